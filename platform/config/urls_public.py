@@ -1,0 +1,19 @@
+"""URL root of the public schema: the bare PLATFORM_DOMAIN (signup site, platform admin)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from config import api
+
+urlpatterns = [
+    path("", include("public_site.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/ping", api.ping, name="ping"),
+    path("api/v1/", include("public_site.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(urlconf="config.urls_public"), name="schema"),
+    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
+]
+
+handler404 = "config.api.handler404"
+handler500 = "config.api.handler500"

@@ -1,0 +1,54 @@
+"""Reads for tenants. The host -> tenant lookup runs on every request, so it is cached."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import caches
+from django_tenants.utils import schema_context
+
+from tenants.models import Domain, Tenant
+
+# A dedicated cache alias with a plain key function: routing happens before a tenant is known,
+# so the key must not carry the schema of whatever tenant the connection served last.
+_ROUTES = "routing"
+_MISSING = "-"
+_FIELDS = ("id", "schema_name", "name", "slug", "status", "kind")
+
+
+def _route_key(host: str) -> str:
+    return f"tenant-route:{host}"
+
+
+def tenant_for_host(*, host: str) -> Tenant | None:
+    """The tenant that serves `host` (a bare hostname, lowercase, no port), or None."""
+    cache = caches[_ROUTES]
+    key = _route_key(host)
+    cached = cache.get(key)
+    if cached == _MISSING:
+        return None
+    if cached is not None:
+        return Tenant(**dict(zip(_FIELDS, cached, strict=True)))
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        domain = Domain.objects.select_related("tenant").filter(domain=host).first()
+    tenant = domain.tenant if domain is not None else None
+    value = _MISSING if tenant is None else tuple(getattr(tenant, f) for f in _FIELDS)
+    # Unknown hosts are cached briefly too, so a flood of them does not reach the database.
+    cache.set(key, value, timeout=settings.TENANT_ROUTING_CACHE_SECONDS if tenant else 30)
+    return tenant
+
+
+def tenant_hosts(*, tenant: Tenant) -> list[str]:
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        return list(Domain.objects.filter(tenant=tenant).values_list("domain", flat=True))
+
+
+def tenant_url(*, tenant: Tenant, path: str = "/") -> str:
+    host = f"{tenant.slug}.{settings.PLATFORM_DOMAIN}"
+    port = f":{settings.PLATFORM_PORT}" if settings.PLATFORM_PORT else ""
+    return f"{settings.PLATFORM_SCHEME}://{host}{port}{path}"
+
+
+def tenant_routes_forget(*, hosts: list[str]) -> None:
+    """Drop cached routes; services call it when a suspension or a domain change commits."""
+    if hosts:
+        caches[_ROUTES].delete_many([_route_key(h) for h in hosts])
