@@ -19,8 +19,17 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "kind"]
     search_fields = ["name", "slug", "domains__domain"]
     readonly_fields = ["schema_name", "kind", "created_at", "suspended_at", "welcome_email_sent_at"]
-    fields = ["name", "slug", "schema_name", "kind", "status", "suspension_reason", "created_at", "suspended_at",
-              "welcome_email_sent_at"]
+    fields = [
+        "name",
+        "slug",
+        "schema_name",
+        "kind",
+        "status",
+        "suspension_reason",
+        "created_at",
+        "suspended_at",
+        "welcome_email_sent_at",
+    ]
     inlines = [DomainInline]
     actions = ["suspend", "reactivate"]
 

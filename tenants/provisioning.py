@@ -46,9 +46,7 @@ def schema_clone_from_template(*, schema_name: str) -> bool:
     if not _clone_function_installed():
         clone_function_install()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {settings.PUBLIC_SCHEMA_NAME}.clone_schema(%s, %s, 'DATA')", [template, schema_name]
-        )
+        cursor.execute(f"SELECT {settings.PUBLIC_SCHEMA_NAME}.clone_schema(%s, %s, 'DATA')", [template, schema_name])
     return True
 
 

@@ -112,9 +112,7 @@ def tenant_provision(
 
         schema = tenant.schema_name
         owner_id = owner.pk
-        transaction.on_commit(
-            lambda: welcome_email_send.apply_async(args=[owner_id], headers={"_schema_name": schema})
-        )
+        transaction.on_commit(lambda: welcome_email_send.apply_async(args=[owner_id], headers={"_schema_name": schema}))
         # The host may have been looked up (and cached as unknown) before it existed.
         transaction.on_commit(lambda: selectors.tenant_routes_forget(hosts=[host]))
 

@@ -65,3 +65,6 @@ class LoginToken(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"login token for user {self.user_id} ({'used' if self.used_at else 'unused'})"

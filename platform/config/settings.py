@@ -8,6 +8,7 @@ Every variable is listed in `.env.example`.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -21,7 +22,7 @@ if ENVIRONMENT not in {"development", "test", "production"}:
     raise ImproperlyConfigured(f"DJANGO_ENV must be development, test or production, not {ENVIRONMENT!r}")
 IS_PRODUCTION = ENVIRONMENT == "production"
 
-_DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"
+_DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"  # noqa: S105 (refused in production)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=ENVIRONMENT == "development")
 
@@ -113,6 +114,9 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/affiliate_platform"),
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# A Unix-socket directory arrives URL-encoded (postgres://user@%2Fpath%2Fto%2Fdir/db) and
+# django-environ passes it through as is; libpq wants the plain path.
+DATABASES["default"]["HOST"] = unquote(str(DATABASES["default"].get("HOST") or ""))
 # Persistent connections: a new connection per request costs more than the request itself.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -15,9 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args, slug, email, password, **options):
         tenant = Tenant.objects.filter(slug=slug).first()
         if tenant is None:
-            services.tenant_provision(
-                name="Demo Company", subdomain=slug, owner_email=email, owner_password=password
-            )
+            services.tenant_provision(name="Demo Company", subdomain=slug, owner_email=email, owner_password=password)
             tenant = Tenant.objects.get(slug=slug)
             state = "created"
         else:
