@@ -1,10 +1,14 @@
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 
 from accounts.models import User
+from config.admin_sites import tenant_admin_site
 
 
 @admin.register(User)
+@admin.register(User, site=tenant_admin_site)
 class UserAdmin(BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "name", "role", "is_staff", "is_active", "date_joined"]
@@ -17,3 +21,6 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "role", "password1", "password2")}),)
+
+
+tenant_admin_site.register(Group, GroupAdmin)

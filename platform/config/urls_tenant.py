@@ -1,16 +1,16 @@
 """URL root of every tenant schema: <slug>.<PLATFORM_DOMAIN>."""
 
-from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from accounts import views as account_views
 from config import api
+from config.admin_sites import tenant_admin_site
 
 urlpatterns = [
     path("", account_views.tenant_home, name="tenant-home"),
     path("auth/handover", account_views.handover, name="handover"),
-    path("admin/", admin.site.urls),
+    path("admin/", tenant_admin_site.urls),
     path("api/v1/ping", api.ping, name="ping"),
     path("api/v1/", include("accounts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="config.urls_tenant"), name="schema"),

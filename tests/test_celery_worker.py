@@ -1,0 +1,103 @@
+"""Tasks carry their tenant to a real worker process, through real Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+from conftest import unique_slug
+from tenants.models import Tenant
+from tenants.scheduler import ActiveTenantScheduler
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "127.0.0.1", safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{db['USER']}@{host}{port}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker(tmp_path, _celery_test_queue):
+    mail_dir = tmp_path / "mail"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),  # the test database, where the tests commit
+        "DJANGO_ENV": "test",
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(mail_dir),
+    }
+    log = (tmp_path / "worker.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", _celery_test_queue,
+         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        yield mail_dir
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def _wait_for_files(directory: Path, count: int, timeout: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = sorted(directory.glob("*.log")) if directory.exists() else []
+        if len(files) >= count:
+            time.sleep(0.2)  # let the last write finish
+            return [f.read_text() for f in files]
+        time.sleep(0.2)
+    raise AssertionError(f"expected {count} emails in {directory}, found {len(files)}")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_welcome_email_is_sent_by_a_real_worker_in_each_tenants_schema(make_tenant, worker, tmp_path):
+    # Both owners have user id 1 in their own schema: only the right schema finds the right one.
+    a = make_tenant(name="Alpha Shoes", slug=unique_slug("alpha"), email="ann@alpha.test")
+    b = make_tenant(name="Beta Books", slug=unique_slug("beta"), email="bob@beta.test")
+    assert a.owner.pk == b.owner.pk
+
+    emails = _wait_for_files(worker, 2)
+    by_recipient = {next(line for line in m.splitlines() if line.startswith("To: "))[4:]: m for m in emails}
+    assert set(by_recipient) == {"ann@alpha.test", "bob@beta.test"}
+    assert "Alpha Shoes" in by_recipient["ann@alpha.test"]
+    assert f"(tenant schema: {a.tenant.schema_name})" in by_recipient["ann@alpha.test"]
+    assert "Beta Books" in by_recipient["bob@beta.test"]
+    assert f"(tenant schema: {b.tenant.schema_name})" in by_recipient["bob@beta.test"]
+    assert Tenant.objects.filter(pk__in=[a.tenant.pk, b.tenant.pk], welcome_email_sent_at__isnull=False).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_welcome_email_task_is_idempotent(make_tenant, settings, mailoutbox):
+    from django_tenants.utils import tenant_context
+
+    from tenants.tasks import welcome_email_send
+
+    provisioned = make_tenant()
+    with tenant_context(provisioned.tenant):
+        assert welcome_email_send.apply(args=[provisioned.owner.pk]).get() is True
+        assert welcome_email_send.apply(args=[provisioned.owner.pk]).get() is False
+    assert [m.to for m in mailoutbox] == [[provisioned.owner.email]]
+
+
+def test_beat_sends_tenant_tasks_to_active_businesses_only(make_tenant, django_capture_on_commit_callbacks):
+    from tenants import services
+
+    active, suspended = make_tenant(), make_tenant()
+    services.tenant_suspend(tenant=suspended.tenant)
+    schemas = set(ActiveTenantScheduler.get_queryset().values_list("schema_name", flat=True))
+    assert active.tenant.schema_name in schemas
+    assert suspended.tenant.schema_name not in schemas
+    assert "public" not in schemas and "tenant_template" not in schemas
