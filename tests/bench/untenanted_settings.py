@@ -1,0 +1,10 @@
+"""The routing benchmark's baseline: the same project and endpoint with no tenant routing
+(plain PostgreSQL backend, no routing middleware). Never used outside `make bench`."""
+
+from config.settings import *  # noqa: F403
+from config.settings import DATABASES, MIDDLEWARE
+
+MIDDLEWARE = [m for m in MIDDLEWARE if m != "tenants.middleware.TenantRoutingMiddleware"]
+DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+DATABASE_ROUTERS: list[str] = []
+ROOT_URLCONF = "untenanted_urls"
