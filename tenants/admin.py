@@ -37,6 +37,10 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
         # Tenants come from signup, which clones the schema and creates the owner in one go.
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
+        # Deleting a tenant drops its schema and every row in it; suspension is the admin's tool.
+        return False
+
     def get_readonly_fields(self, request, obj=None):
         # Status changes go through the actions, which also drop cached routes.
         return [*self.readonly_fields, "slug", "status"] if obj else self.readonly_fields

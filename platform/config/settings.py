@@ -78,6 +78,8 @@ PUBLIC_SCHEMA_NAME = "public"
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+# Set the search_path once per connection and schema switch, not before every cursor.
+TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -66,3 +66,10 @@ def test_tenant_owner_gets_the_admin_on_their_own_host(make_tenant, client_at):
     assert "/admin/tenants/" not in index and "/admin/djstripe/" not in index
     assert client.get("/admin/tenants/tenant/").status_code == 404
     assert client.get("/admin/djstripe/account/").status_code == 404
+
+
+def test_platform_staff_cannot_delete_a_tenant_from_the_admin(staff_client, make_tenant):
+    provisioned = make_tenant()
+    response = staff_client.post(f"/admin/tenants/tenant/{provisioned.tenant.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert Tenant.objects.filter(pk=provisioned.tenant.pk).exists()
