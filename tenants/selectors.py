@@ -1,12 +1,19 @@
-"""Reads for tenants. The host -> tenant lookup runs on every request, so it is cached."""
+"""Reads for tenants. The host -> tenant lookup runs on every request, so it is cached twice:
+in each process (tenants.routing_cache, invalidated through Redis pub/sub) and in Redis."""
 
 from __future__ import annotations
+
+import logging
 
 from django.conf import settings
 from django.core.cache import caches
 from django_tenants.utils import schema_context
+from redis.exceptions import RedisError
 
 from tenants.models import Domain, Tenant
+from tenants.routing_cache import routes
+
+logger = logging.getLogger(__name__)
 
 # A dedicated cache alias with a plain key function: routing happens before a tenant is known,
 # so the key must not carry the schema of whatever tenant the connection served last.
@@ -19,22 +26,36 @@ def _route_key(host: str) -> str:
     return f"tenant-route:{host}"
 
 
+def _as_tenant(value: tuple | str) -> Tenant | None:
+    return None if value == _MISSING else Tenant(**dict(zip(_FIELDS, value, strict=True)))
+
+
 def tenant_for_host(*, host: str) -> Tenant | None:
     """The tenant that serves `host` (a bare hostname, lowercase, no port), or None."""
-    cache = caches[_ROUTES]
+    local = routes.get(host)
+    if local is not None:
+        return _as_tenant(local)
+    generation = routes.generation()
+    shared = caches[_ROUTES]
     key = _route_key(host)
-    cached = cache.get(key)
-    if cached == _MISSING:
-        return None
-    if cached is not None:
-        return Tenant(**dict(zip(_FIELDS, cached, strict=True)))
-    with schema_context(settings.PUBLIC_SCHEMA_NAME):
-        domain = Domain.objects.select_related("tenant").filter(domain=host).first()
-    tenant = domain.tenant if domain is not None else None
-    value = _MISSING if tenant is None else tuple(getattr(tenant, f) for f in _FIELDS)
-    # Unknown hosts are cached briefly too, so a flood of them does not reach the database.
-    cache.set(key, value, timeout=settings.TENANT_ROUTING_CACHE_SECONDS if tenant else 30)
-    return tenant
+    try:
+        value = shared.get(key)
+    except RedisError:
+        # Without Redis, route from the database rather than fail every request.
+        logger.warning("routing cache unavailable; reading the database", exc_info=True)
+        value = None
+    if value is None:
+        with schema_context(settings.PUBLIC_SCHEMA_NAME):
+            domain = Domain.objects.select_related("tenant").filter(domain=host).first()
+        tenant = domain.tenant if domain is not None else None
+        value = _MISSING if tenant is None else tuple(getattr(tenant, f) for f in _FIELDS)
+        try:
+            # Unknown hosts are cached briefly too, so a flood of them does not reach the database.
+            shared.set(key, value, timeout=settings.TENANT_ROUTING_CACHE_SECONDS if tenant else 30)
+        except RedisError:
+            return tenant
+    routes.put(host, value, generation=generation)
+    return _as_tenant(value)
 
 
 def tenant_hosts(*, tenant: Tenant) -> list[str]:
@@ -52,3 +73,4 @@ def tenant_routes_forget(*, hosts: list[str]) -> None:
     """Drop cached routes; services call it when a suspension or a domain change commits."""
     if hosts:
         caches[_ROUTES].delete_many([_route_key(h) for h in hosts])
+        routes.forget(hosts)
