@@ -1,7 +1,7 @@
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from tenants import services
+from tenants import provisioning, services
 
 
 class Command(BaseCommand):
@@ -9,6 +9,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         verbosity = options["verbosity"]
-        call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
+        # `migrate` renders every app's model state even with nothing to do (~10 s here).
+        if provisioning.schema_pending_migrations(schema_name="public"):
+            call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
         migrated = services.platform_migrate(verbosity=verbosity)
         self.stdout.write(f"Platform ready; migrated schemas: {', '.join(migrated) or 'none (all up to date)'}")
