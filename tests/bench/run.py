@@ -198,6 +198,8 @@ def bench_routing(seconds: int = 10, connections: int = 16, rounds: int = 4) -> 
                         "-m",
                         "gunicorn",
                         "config.wsgi",
+                        "--config",
+                        str(ROOT / "deploy" / "gunicorn.conf.py"),
                         "--workers",
                         "2",
                         "--bind",
@@ -245,7 +247,8 @@ def bench_routing(seconds: int = 10, connections: int = 16, rounds: int = 4) -> 
             "connections": connections,
             "gunicorn_workers": 2,
         },
-        "`GET /api/v1/ping` (no database work) served by gunicorn (2 sync workers, production settings, "
+        "`GET /api/v1/ping` (no database work) served by gunicorn (deploy/gunicorn.conf.py, 2 sync workers, "
+        "production settings, "
         "persistent connections) through tenant routing on a tenant host vs. the same view with no tenant "
         f"routing; wrk (1 thread, {connections} connections) from another process on loopback; rounds interleaved "
         "with alternating order, figures are means over the rounds.",
