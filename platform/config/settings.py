@@ -195,7 +195,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # How many proxies in front of the app append to X-Forwarded-For (0: use the peer address).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+# Signups allowed per client address (public site form and API together).
+SIGNUP_RATE = env.str("SIGNUP_RATE", default="10000/hour" if ENVIRONMENT == "test" else "20/hour")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Affiliate platform API",
     "VERSION": "1.0.0",

@@ -1,12 +1,13 @@
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ErrorSerializer
 from public_site.api.serializers import SignupRequestSerializer, SignupResponseSerializer
+from public_site.throttles import SignupThrottle
 from tenants.services import tenant_provision
 
 
@@ -19,6 +20,7 @@ from tenants.services import tenant_provision
         201: SignupResponseSerializer,
         400: OpenApiResponse(ErrorSerializer, description="Invalid field; `error.fields` says which and why."),
         409: OpenApiResponse(ErrorSerializer, description="The subdomain is taken (`subdomain_taken`)."),
+        429: OpenApiResponse(ErrorSerializer, description="Too many signups from this address (`throttled`)."),
     },
     examples=[
         OpenApiExample(
@@ -33,6 +35,7 @@ from tenants.services import tenant_provision
 # Anonymous and cookie-less by design: programmatic onboarding has no session to protect.
 @authentication_classes([])
 @permission_classes([AllowAny])
+@throttle_classes([SignupThrottle])
 def signup(request: Request) -> Response:
     serializer = SignupRequestSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)

@@ -119,3 +119,56 @@ def test_signup_is_not_served_on_tenant_hosts(make_tenant, client_at):
     )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_signups_are_throttled_per_address_with_a_clear_429(platform_ready, client_at, settings):
+    from django.test import Client
+
+    settings.SIGNUP_RATE = "2/hour"
+    address = f"10.{_octet()}.{_octet()}.{_octet()}"
+    client = Client(HTTP_HOST="localhost", REMOTE_ADDR=address)
+
+    def attempt(slug):
+        return client.post(
+            "/api/v1/signup",
+            {"name": "T", "subdomain": slug, "owner_email": "t@t.test", "password": OWNER_PASSWORD},
+            content_type="application/json",
+        )
+
+    assert attempt(unique_slug("thr")).status_code == 201
+    assert attempt(unique_slug("thr")).status_code == 201
+    blocked_slug = unique_slug("thr")
+    blocked = attempt(blocked_slug)
+    assert blocked.status_code == 429
+    assert blocked.json()["error"]["code"] == "throttled"
+    assert not Tenant.objects.filter(slug=blocked_slug).exists()
+    # The form shares the budget.
+    form = client.post(
+        "/", {"name": "T", "subdomain": blocked_slug, "owner_email": "t@t.test", "password": OWNER_PASSWORD}
+    )
+    assert form.status_code == 429
+    assert "Too many signups from your address" in form.content.decode()
+    assert not Tenant.objects.filter(slug=blocked_slug).exists()
+    # Another address is not affected, and X-Forwarded-For is not trusted by default.
+    other = Client(HTTP_HOST="localhost", REMOTE_ADDR=f"10.{_octet()}.{_octet()}.{_octet()}")
+    spoofed = client.post(
+        "/api/v1/signup",
+        {"name": "T", "subdomain": unique_slug("thr"), "owner_email": "t@t.test", "password": OWNER_PASSWORD},
+        content_type="application/json",
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+    )
+    assert spoofed.status_code == 429
+    assert (
+        other.post(
+            "/api/v1/signup",
+            {"name": "T", "subdomain": unique_slug("thr"), "owner_email": "t@t.test", "password": OWNER_PASSWORD},
+            content_type="application/json",
+        ).status_code
+        == 201
+    )
+
+
+def _octet() -> int:
+    import secrets
+
+    return secrets.randbelow(250) + 1
