@@ -20,6 +20,23 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from tenants.errors import TenantError
 
 
+class StrictCharField(serializers.CharField):
+    """A string field that refuses numbers and booleans instead of quietly turning them into
+    text: the schema promises a string, so a client sending 0 has a bug worth hearing about."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(serializers.EmailField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class FieldErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()

@@ -1,13 +1,15 @@
 from rest_framework import serializers
 
+from config.api import StrictCharField, StrictEmailField
+
 
 class SignupRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, help_text="The business's name.")
-    subdomain = serializers.CharField(
+    name = StrictCharField(max_length=200, help_text="The business's name.")
+    subdomain = StrictCharField(
         max_length=100, help_text="DNS label: 3-63 of a-z, 0-9 and hyphens, not at either end; not reserved."
     )
-    owner_email = serializers.EmailField()
-    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    owner_email = StrictEmailField()
+    password = StrictCharField(write_only=True, max_length=128, style={"input_type": "password"})
 
 
 class SignupTenantSerializer(serializers.Serializer):

@@ -67,6 +67,9 @@ def test_api_signup_returns_the_tenant_url_and_login_link(public_client):
         ({"owner_email": "nope"}, 400, "invalid", "owner_email"),
         ({"password": "abc"}, 400, "password_too_weak", "password"),
         ({"name": ""}, 400, "invalid", "name"),
+        ({"name": 0}, 400, "invalid", "name"),
+        ({"subdomain": 12345}, 400, "invalid", "subdomain"),
+        ({"password": True}, 400, "invalid", "password"),
     ],
 )
 def test_api_signup_bad_fields_get_a_field_error_and_create_nothing(public_client, payload, status, code, field):
