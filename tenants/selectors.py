@@ -26,32 +26,46 @@ def _route_key(host: str) -> str:
     return f"tenant-route:{host}"
 
 
+def _version_key(host: str) -> str:
+    return f"tenant-route-version:{host}"
+
+
 def _as_tenant(value: tuple | str) -> Tenant | None:
     return None if value == _MISSING else Tenant(**dict(zip(_FIELDS, value, strict=True)))
 
 
 def tenant_for_host(*, host: str) -> Tenant | None:
-    """The tenant that serves `host` (a bare hostname, lowercase, no port), or None."""
+    """The tenant that serves `host` (a bare hostname, lowercase, no port), or None.
+
+    Shared entries carry the host's route version as it was before the database was read;
+    invalidation bumps the version, so an entry written by a lookup that raced a suspension
+    is never taken for current."""
     local = routes.get(host)
     if local is not None:
         return _as_tenant(local)
     generation = routes.generation()
     shared = caches[_ROUTES]
-    key = _route_key(host)
+    key, version_key = _route_key(host), _version_key(host)
     try:
-        value = shared.get(key)
+        found = shared.get_many([key, version_key])
     except RedisError:
         # Without Redis, route from the database rather than fail every request.
         logger.warning("routing cache unavailable; reading the database", exc_info=True)
-        value = None
-    if value is None:
+        found = None
+    version = found.get(version_key) if found is not None else None
+    entry = found.get(key) if found is not None else None
+    if entry is not None and entry[0] == version:
+        value = entry[1]
+    else:
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             domain = Domain.objects.select_related("tenant").filter(domain=host).first()
         tenant = domain.tenant if domain is not None else None
         value = _MISSING if tenant is None else tuple(getattr(tenant, f) for f in _FIELDS)
+        if found is None:
+            return tenant
         try:
             # Unknown hosts are cached briefly too, so a flood of them does not reach the database.
-            shared.set(key, value, timeout=settings.TENANT_ROUTING_CACHE_SECONDS if tenant else 30)
+            shared.set(key, (version, value), timeout=settings.TENANT_ROUTING_CACHE_SECONDS if tenant else 30)
         except RedisError:
             return tenant
     routes.put(host, value, generation=generation)
@@ -71,6 +85,13 @@ def tenant_url(*, tenant: Tenant, path: str = "/") -> str:
 
 def tenant_routes_forget(*, hosts: list[str]) -> None:
     """Drop cached routes; services call it when a suspension or a domain change commits."""
-    if hosts:
-        caches[_ROUTES].delete_many([_route_key(h) for h in hosts])
-        routes.forget(hosts)
+    if not hosts:
+        return
+    shared = caches[_ROUTES]
+    for host in hosts:
+        try:
+            shared.incr(_version_key(host))
+        except ValueError:  # first invalidation of this host; versions never expire
+            shared.set(_version_key(host), 1, timeout=None)
+    shared.delete_many([_route_key(h) for h in hosts])
+    routes.forget(hosts)

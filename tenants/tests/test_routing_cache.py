@@ -43,6 +43,30 @@ def test_an_invalidation_published_by_another_process_evicts_the_local_route(mak
     assert caches["routing"].get(f"tenant-route:{host}") is None
 
 
+def test_a_shared_entry_written_by_a_lookup_that_raced_an_invalidation_is_not_used(make_tenant, monkeypatch):
+    provisioned = make_tenant()
+    host = host_of(provisioned)
+    selectors.tenant_routes_forget(hosts=[host])
+    shared = caches["routing"]
+    real_first = selectors.Domain.objects.select_related
+
+    def read_then_invalidate(*args, **kwargs):
+        # The database answers "active"; the suspension commits before the lookup writes.
+        queryset = real_first(*args, **kwargs)
+        selectors.tenant_routes_forget(hosts=[host])
+        return queryset
+
+    monkeypatch.setattr(selectors.Domain.objects, "select_related", read_then_invalidate)
+    selectors.tenant_for_host(host=host)
+    monkeypatch.undo()
+
+    version, _ = shared.get(f"tenant-route:{host}")
+    assert version != shared.get(f"tenant-route-version:{host}")
+    assert routes.get(host) is None  # not kept locally either
+    selectors.Tenant.objects.filter(pk=provisioned.tenant.pk).update(status="suspended")
+    assert selectors.tenant_for_host(host=host).status == "suspended"
+
+
 def test_a_lookup_that_raced_an_invalidation_is_not_stored(make_tenant):
     host = host_of(make_tenant())
     assert routes.wait_until_subscribed(timeout=5)
