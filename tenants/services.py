@@ -18,6 +18,7 @@ from accounts.services import login_token_issue
 from tenants import provisioning, selectors
 from tenants.errors import TenantError
 from tenants.models import Domain, Tenant
+from tenants.tasks import welcome_email_send
 from tenants.validators import subdomain_clean
 
 
@@ -108,8 +109,6 @@ def tenant_provision(
             )
             token = login_token_issue(user=owner)
 
-        from tenants.tasks import welcome_email_send
-
         schema = tenant.schema_name
         owner_id = owner.pk
         transaction.on_commit(lambda: welcome_email_send.apply_async(args=[owner_id], headers={"_schema_name": schema}))
@@ -182,8 +181,10 @@ def platform_migrate(*, verbosity: int = 1) -> list[str]:
     provisioning.clone_function_install()
     platform_tenants_ensure()
     migrated = []
-    schemas = Tenant.objects.exclude(kind=Tenant.Kind.PUBLIC).values_list("schema_name", flat=True)
-    for schema in schemas.order_by("kind", "created_at"):
+    # The template first: signups during a long migration then already clone the new shape.
+    businesses = Tenant.objects.filter(kind=Tenant.Kind.BUSINESS).order_by("created_at")
+    schemas = [settings.TENANT_BASE_SCHEMA, *businesses.values_list("schema_name", flat=True)]
+    for schema in schemas:
         if provisioning.schema_pending_migrations(schema_name=schema):
             provisioning.schema_migrate(schema_name=schema, verbosity=verbosity)
             migrated.append(schema)

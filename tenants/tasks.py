@@ -35,8 +35,7 @@ def welcome_email_send(self, owner_id: int) -> bool:
         send_mail(
             subject=f"Welcome to your affiliate program, {tenant.name}",
             message=(
-                f"Hello,\n\nYour affiliate program for {tenant.name} is ready at {url}\n"
-                f"Sign in with {owner.email}.\n\n(tenant schema: {connection.schema_name})\n"
+                f"Hello,\n\nYour affiliate program for {tenant.name} is ready at {url}\nSign in with {owner.email}.\n"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[owner.email],
