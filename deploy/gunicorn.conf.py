@@ -12,9 +12,10 @@ worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-# A worker is recycled now and then so that slow leaks never accumulate.
-max_requests = 10000
-max_requests_jitter = 1000
+# Recycling workers (against slow leaks) is off unless asked for: each restart re-imports
+# Django, and at a thousand requests a second per worker even 10,000 means a stall every 10 s.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
