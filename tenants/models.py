@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
+from django_tenants.utils import schema_exists
+
+from tenants import provisioning
 
 
 class Tenant(TenantMixin):
@@ -45,11 +48,6 @@ class Tenant(TenantMixin):
     def create_schema(self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1) -> bool:
         # Business tenants are cloned from the template; only the template itself (and tenants
         # built by migrations, for the benchmark's comparison) replay every migration.
-        from django.db import connection
-        from django_tenants.utils import schema_exists
-
-        from tenants import provisioning
-
         if check_if_exists and schema_exists(self.schema_name):
             return False
         if self.kind == self.Kind.BUSINESS and not getattr(self, "_provision_by_migrations", False):

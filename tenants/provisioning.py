@@ -23,19 +23,12 @@ def clone_function_install() -> None:
         cursor.execute(CLONE_SCHEMA_FUNCTION.format(db_user=db_user))
 
 
-def _clone_function_installed() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE p.proname = 'clone_schema' AND n.nspname = %s",
-            [settings.PUBLIC_SCHEMA_NAME],
-        )
-        return cursor.fetchone() is not None
-
-
 def schema_clone_from_template(*, schema_name: str) -> bool:
     """Create `schema_name` as a copy of the pre-migrated template (tables, sequences, and the
-    rows migrations left there: django_migrations, content types, permissions)."""
+    rows migrations left there: django_migrations, content types, permissions).
+
+    The template exists only once `platform_setup` has run, and that installs the clone
+    function first, so the function is not looked up (nor reinstalled, racily) per signup."""
     template = settings.TENANT_BASE_SCHEMA
     if not schema_exists(template):
         raise TenantError(
@@ -43,8 +36,6 @@ def schema_clone_from_template(*, schema_name: str) -> bool:
         )
     if schema_exists(schema_name, case_sensitive=False):
         raise TenantError("subdomain_taken", "That subdomain is already taken.", field="subdomain", status=409)
-    if not _clone_function_installed():
-        clone_function_install()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {settings.PUBLIC_SCHEMA_NAME}.clone_schema(%s, %s, 'DATA')", [template, schema_name])
     return True

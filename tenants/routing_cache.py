@@ -27,7 +27,6 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 LOCAL_TTL = 60.0
-_ALL = "*"
 
 
 def _channel() -> str:
@@ -90,11 +89,8 @@ class _RouteCache:
     def _apply(self, payload: str) -> None:
         with self._lock:
             self._generation += 1
-            if payload == _ALL:
-                self._entries.clear()
-            else:
-                for host in payload.split(","):
-                    self._entries.pop(host, None)
+            for host in payload.split(","):
+                self._entries.pop(host, None)
 
     def _drop_all(self) -> None:
         with self._lock:

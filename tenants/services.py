@@ -86,16 +86,15 @@ def tenant_provision(
     taken = TenantError("subdomain_taken", f"“{slug}” is already taken.", field="subdomain", status=409)
 
     with schema_context(settings.PUBLIC_SCHEMA_NAME), transaction.atomic():
-        if Tenant.objects.filter(slug=slug).exists():
-            raise taken
         tenant = Tenant(name=name, slug=slug, schema_name=schema_name_for(slug), kind=Tenant.Kind.BUSINESS)
         tenant._provision_by_migrations = by_migrations
         try:
-            # The unique index on slug is what decides a race: the loser blocks here until the
-            # winner commits, then fails.
+            # A taken subdomain fails django-tenants' own schema-name check (ValidationError);
+            # in a race both pass it, and the unique index decides: the loser blocks here until
+            # the winner commits, then fails (IntegrityError).
             with transaction.atomic():
                 tenant.save(verbosity=0)
-        except IntegrityError as exc:
+        except (IntegrityError, ValidationError) as exc:
             raise taken from exc
         Domain.objects.create(domain=host, tenant=tenant, is_primary=True)
 

@@ -93,7 +93,7 @@ def test_welcome_email_task_is_idempotent(make_tenant, settings, mailoutbox):
     assert [m.to for m in mailoutbox] == [[provisioned.owner.email]]
 
 
-def test_beat_sends_tenant_tasks_to_active_businesses_only(make_tenant, django_capture_on_commit_callbacks):
+def test_beat_sends_tenant_tasks_to_active_businesses_only(make_tenant):
     from tenants import services
 
     active, suspended = make_tenant(), make_tenant()

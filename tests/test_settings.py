@@ -6,7 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _secret() -> str:
+    return secrets.token_urlsafe(64)
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -14,10 +20,6 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True
     )
-
-
-def _secret() -> str:
-    return secrets.token_urlsafe(64)
 
 
 def test_check_deploy_is_clean_with_production_settings():
@@ -29,25 +31,23 @@ def test_check_deploy_is_clean_with_production_settings():
     assert "System check identified no issues" in result.stdout
 
 
-def test_production_refuses_to_start_with_debug_on():
-    result = _manage("check", DJANGO_ENV="production", DJANGO_SECRET_KEY=_secret(), DJANGO_DEBUG="true")
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": _secret(), "DJANGO_DEBUG": "true"},
+            "DJANGO_DEBUG must be off",
+        ),
+        ({"DJANGO_ENV": "production"}, "DJANGO_SECRET_KEY must be set"),
+        ({"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY must be set"),
+        ({"DJANGO_ENV": "prod"}, "DJANGO_ENV must be"),
+    ],
+    ids=["debug-on-in-production", "default-secret-key", "weak-secret-key", "unknown-environment"],
+)
+def test_unsafe_or_unknown_settings_refuse_to_start(env, message):
+    result = _manage("check", **env)
     assert result.returncode != 0
-    assert "DJANGO_DEBUG must be off" in result.stderr
-
-
-def test_production_refuses_to_start_with_the_default_or_a_weak_secret_key():
-    default = _manage("check", DJANGO_ENV="production")
-    assert default.returncode != 0
-    assert "DJANGO_SECRET_KEY must be set" in default.stderr
-    weak = _manage("check", DJANGO_ENV="production", DJANGO_SECRET_KEY="short")
-    assert weak.returncode != 0
-    assert "DJANGO_SECRET_KEY must be set" in weak.stderr
-
-
-def test_an_unknown_environment_name_is_refused():
-    result = _manage("check", DJANGO_ENV="prod")
-    assert result.returncode != 0
-    assert "DJANGO_ENV must be" in result.stderr
+    assert message in result.stderr
 
 
 def test_env_example_lists_every_variable_the_settings_read():

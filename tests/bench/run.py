@@ -43,12 +43,6 @@ def write_results(name: str, figures: dict[str, object], notes: str = "") -> Non
     print(f"\n{name}:\n| figure | value |\n|---|---|\n{rows}\n", flush=True)
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
 def _setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -99,7 +93,7 @@ def bench_provisioning(clone_runs: int = 20, migrate_runs: int = 3) -> None:
             "runs": clone_runs,
             "migrate_runs": migrate_runs,
             "clone_median_s": round(clone_median, 3),
-            "clone_p95_s": round(_percentile(clone, 95), 3),
+            "clone_p95_s": round(statistics.quantiles(clone, n=20, method="inclusive")[-1], 3),
             "clone_max_s": round(max(clone), 3),
             "migrate_median_s": round(migrate_median, 2),
             "speedup": round(migrate_median / clone_median, 1),
