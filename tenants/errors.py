@@ -1,12 +1,7 @@
 from __future__ import annotations
 
+from config.errors import DomainError
 
-class TenantError(Exception):
-    """A tenant operation refused, with a stable code the API returns and a message for people."""
 
-    def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        self.status = status
+class TenantError(DomainError):
+    """A tenant operation refused."""

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from tenants.errors import TenantError
+from config.errors import DomainError
 
 
 class _StrictString:
@@ -36,6 +36,15 @@ class StrictCharField(_StrictString, serializers.CharField):
 
 class StrictEmailField(_StrictString, serializers.EmailField):
     pass
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """DRF would read an integer (and so `false`) as UUID(int=...): only text is an id here."""
+
+    def to_internal_value(self, data: Any):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
 
 
 class FieldErrorSerializer(serializers.Serializer):
@@ -81,7 +90,7 @@ def _field_errors(detail: Any, prefix: str = "") -> dict[str, list[dict[str, str
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, TenantError):
+    if isinstance(exc, DomainError):
         fields = {exc.field: [{"code": exc.code, "message": exc.message}]} if exc.field else {}
         return Response(error_body(exc.code, exc.message, fields), status=exc.status)
     if isinstance(exc, Http404):
@@ -135,14 +144,22 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
     ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     descriptions = {
         "400": "Invalid input; `error.fields` names each bad field.",
+        "401": "Not signed in, or a missing, invalid or revoked API key.",
         "403": "Not allowed (or the tenant is suspended).",
         "404": "Not found (or no tenant at this host).",
     }
+    writes = {"409": "Conflicts with the current state (taken, already done, not allowed from this state)."}
     for path in result.get("paths", {}).values():
-        for operation in path.values():
+        for method, operation in path.items():
             responses = operation.setdefault("responses", {})
             for code, description in descriptions.items():
                 responses.setdefault(code, {"description": description, **ref})
+            if method in ("post", "patch", "put", "delete"):
+                for code, description in writes.items():
+                    responses.setdefault(code, {"description": description, **ref})
+            # The throttled endpoints (rate limits per client address).
+            if operation.get("operationId", "").endswith(("track_clicks_create", "auth_login_create")):
+                responses.setdefault("429", {"description": "Too many requests; retry later.", **ref})
     return result
 
 

@@ -56,6 +56,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "django_filters",
 ]
 TENANT_APPS = [
     "accounts",
@@ -188,12 +189,23 @@ LOGIN_TOKEN_MAX_AGE = env.int("LOGIN_TOKEN_MAX_AGE", default=60)
 TENANT_ROUTING_CACHE_SECONDS = env.int("TENANT_ROUTING_CACHE_SECONDS", default=300)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so that an unauthenticated call gets 401 with `WWW-Authenticate: Bearer`.
+        "affiliates.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("TRACK_RATE", default="100000/hour" if ENVIRONMENT == "test" else "600/minute")
+    },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # How many proxies in front of the app append to X-Forwarded-For (0: use the peer address).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
@@ -218,10 +230,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
+# Celery's Django fixup closes the database connection after every task unless told to reuse it;
+# with a drain task per tenant every second that is a new PostgreSQL session per task.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".data" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Sent once per active tenant, in its schema (tenants.scheduler.ActiveTenantScheduler).
     "purge-login-tokens": {"task": "accounts.tasks.login_tokens_purge", "schedule": 3600.0},
+    # Buffered clicks reach PostgreSQL within about a second (conversions flush it themselves).
+    "drain-clicks": {"task": "affiliates.tasks.clicks_drain", "schedule": 1.0},
+    "approve-due-commissions": {"task": "affiliates.tasks.commissions_approve_due", "schedule": 600.0},
 }
 
 STRIPE_LIVE_MODE = False
@@ -234,7 +252,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Beat sends the click drain to every tenant each second: per-task lines would drown the log.
+        "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "celery.worker.strategy": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "tenant_schemas_celery": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "celery.beat": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+    },
 }
 
 SESSION_COOKIE_HTTPONLY = True
