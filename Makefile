@@ -15,7 +15,7 @@ NAME ?= all
 help:
 	@echo "make run     bring the platform up (web :8000, worker, beat, demo tenant)"
 	@echo "make test    lint, migration and schema checks, and the whole test suite"
-	@echo "make bench   benchmarks (NAME=provisioning|routing), results in tests/bench/results/"
+	@echo "make bench   benchmarks (NAME=provisioning|routing|clicks|conversions|stats), results in tests/bench/results/"
 	@echo "make lint    ruff check + format check"
 
 .tools/bin/uv:
@@ -36,6 +36,7 @@ check-all: lint
 	DJANGO_ENV=test $(VENV)/python manage.py makemigrations --check --dry-run
 	DJANGO_ENV=test $(VENV)/python manage.py spectacular --validate --fail-on-warn --urlconf config.urls_public --file /dev/null
 	DJANGO_ENV=test $(VENV)/python manage.py spectacular --validate --fail-on-warn --urlconf config.urls_tenant --file /dev/null
+	node --test affiliates/tests/js/
 	DJANGO_ENV=test $(VENV)/pytest
 
 bench: sync

@@ -39,6 +39,16 @@ def _celery_test_queue():
         conn.default_channel.client.delete(queue)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_tracking_cache():
+    # The redirect caches code -> link lookups per process for a few seconds; a test that
+    # changes a link or an affiliate and follows it at once must not see the previous answer.
+    from affiliates import tracking
+
+    tracking.targets_forget()
+    yield
+
+
 @pytest.fixture
 def platform_ready(db) -> None:
     """Public and template tenant rows (a transactional test's flush removes them)."""

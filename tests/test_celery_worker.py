@@ -102,3 +102,52 @@ def test_beat_sends_tenant_tasks_to_active_businesses_only(make_tenant):
     assert active.tenant.schema_name in schemas
     assert suspended.tenant.schema_name not in schemas
     assert "public" not in schemas and "tenant_template" not in schemas
+
+
+def _poll(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("the worker did not get there in time")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_click_drain_and_commission_approval_run_in_a_real_worker(make_tenant, worker):
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from affiliates import conversions, tasks, tracking
+    from affiliates.models import Click, Commission
+    from affiliates.tests import factories
+
+    provisioned = make_tenant()
+    connection.set_tenant(provisioned.tenant)
+    program = factories.program()
+    aff = factories.affiliate(program)
+    factories.rule(program, percent="10")
+    target = tracking.target_resolve(code=aff.code)
+    long_ago = timezone.now() - timedelta(days=45)
+    visitors = [uuid.uuid4() for _ in range(5)]
+    for i, visitor in enumerate(visitors):
+        tracking.click_record(
+            target=target, visitor_id=visitor, ip=f"10.7.0.{i}", user_agent="Mozilla/5.0", at=long_ago
+        )
+    assert Click.objects.count() == 0
+
+    # the task carries the schema (tenant-schemas-celery); the worker drains this tenant's buffer
+    tasks.clicks_drain.delay()
+    _poll(lambda: Click.objects.count() == 5)
+
+    conversion, _ = conversions.conversion_record(
+        program=program, external_id="old-order", event_type="purchase", amount="30.00", currency="USD",
+        visitor_id=visitors[0], occurred_at=long_ago + timedelta(hours=1),
+    )  # fmt: skip
+    assert conversion.commissions.get().status == "pending"
+    tasks.commissions_approve_due.delay()
+    _poll(lambda: Commission.objects.get(conversion=conversion).status == "approved")
+    connection.set_schema_to_public()

@@ -3,16 +3,19 @@ host's OpenAPI schema and checks that no input gets a 5xx and every answer match
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import schemathesis
 from django.conf import settings
+from django.db import connection
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from config.wsgi import application
-from conftest import OWNER_PASSWORD, host_of
+from conftest import host_of
 
 
 def _load(urlconf: str) -> schemathesis.schemas.BaseSchema:
@@ -29,7 +32,7 @@ tenant_schema = _load("config.urls_tenant")
 # subdomain, a weak password); those are 4xx by design, not failures.
 EXCLUDED = [positive_data_acceptance]
 HYPOTHESIS = hypothesis_settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 
 
@@ -47,13 +50,38 @@ def _keep_the_test_connection():
     request_finished.connect(close_old_connections)
 
 
+@dataclass
+class Seeded:
+    host: str
+    session: str
+    csrf: str
+    key: str
+
+
 @pytest.fixture
-def signed_in_tenant(make_tenant, client_at):
+def seeded_tenant(make_tenant) -> Seeded:
+    """A tenant with a program, an approved affiliate, a rule, a staff session (made without the
+    test client, which would reconnect the connection-closing signal) and an all-scopes API key."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.middleware.csrf import _get_new_csrf_string
+
+    from affiliates import services
+    from affiliates.tests import factories
+
     provisioned = make_tenant()
-    client = client_at(host_of(provisioned))
-    response = client.post("/admin/login/", {"username": provisioned.owner.email, "password": OWNER_PASSWORD})
-    assert response.status_code == 302
-    return host_of(provisioned), client.cookies["sessionid"].value
+    connection.set_tenant(provisioned.tenant)
+    program = factories.program(slug="main")
+    factories.affiliate(program)
+    factories.rule(program)
+    key = services.api_key_create(name="fuzz", scopes=["read", "conversions:write", "track"], by=provisioned.owner)
+    session = SessionStore()
+    session[SESSION_KEY] = str(provisioned.owner.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = provisioned.owner.get_session_auth_hash()
+    session.create()
+    connection.set_schema_to_public()
+    return Seeded(host_of(provisioned), session.session_key, _get_new_csrf_string(), key.secret)
 
 
 @pytest.fixture
@@ -75,7 +103,25 @@ def test_tenant_api_anonymous_never_errors_and_matches_its_schema(case, tenant_h
 
 @tenant_schema.parametrize()
 @HYPOTHESIS
-def test_tenant_api_signed_in_never_errors_and_matches_its_schema(case, signed_in_tenant):
-    host, session = signed_in_tenant
-    response = case.call_and_validate(headers={"Host": host}, cookies={"sessionid": session}, excluded_checks=EXCLUDED)
-    assert response.status_code < 500
+def test_tenant_api_as_staff_never_errors_and_matches_its_schema(case, seeded_tenant):
+    seeded = seeded_tenant
+    case.call_and_validate(
+        headers={"Host": seeded.host, "X-CSRFToken": seeded.csrf, "Authorization": ""},
+        cookies={"sessionid": seeded.session, "csrftoken": seeded.csrf},
+        excluded_checks=EXCLUDED,
+    )
+
+
+@tenant_schema.parametrize()
+@HYPOTHESIS
+def test_tenant_api_with_an_api_key_never_errors_and_matches_its_schema(case, seeded_tenant):
+    case.call_and_validate(
+        headers={"Host": seeded_tenant.host, "Authorization": f"Bearer {seeded_tenant.key}"},
+        excluded_checks=_excluded_for(case),
+    )
+
+
+def _excluded_for(case) -> list:
+    # List filters and paging ignore a malformed value (django-filter and DRF treat it as absent)
+    # rather than refuse it; request bodies, where a mistake would be written, must be refused.
+    return [*EXCLUDED, negative_data_rejection] if case.method == "GET" else EXCLUDED

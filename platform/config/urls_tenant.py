@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from accounts import views as account_views
+from affiliates import views as tracking_views
 from config import api
 from config.admin_sites import tenant_admin_site
 
@@ -11,8 +12,12 @@ urlpatterns = [
     path("", account_views.tenant_home, name="tenant-home"),
     path("auth/handover", account_views.handover, name="handover"),
     path("admin/", tenant_admin_site.urls),
+    path("r/<str:code>", tracking_views.referral_redirect, name="referral-redirect"),
+    path("r/<str:code>/<str:slug>", tracking_views.referral_redirect, name="referral-redirect-link"),
+    path("t.js", tracking_views.tracking_script, name="tracking-script"),
     path("api/v1/ping", api.ping, name="ping"),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("affiliates.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="config.urls_tenant"), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
 ]

@@ -1,4 +1,4 @@
-"""The routing benchmark's baseline: the same project and endpoint with no tenant routing
+"""The routing and clicks benchmarks' baseline: the same project with no tenant routing
 (plain PostgreSQL backend, no routing middleware). Never used outside `make bench`."""
 
 from config.settings import *  # noqa: F403

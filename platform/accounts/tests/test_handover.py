@@ -20,7 +20,7 @@ def test_handover_token_logs_the_owner_in_once(make_tenant, client_at):
     replayer = client_at(host_of(provisioned))
     replay = replayer.get(_path(provisioned.login_url))
     assert replay.status_code == 400
-    assert replayer.get("/api/v1/me").status_code == 403
+    assert replayer.get("/api/v1/me").status_code == 401
 
 
 def test_expired_handover_token_logs_no_one_in(make_tenant, client_at, monkeypatch, settings):
@@ -31,7 +31,7 @@ def test_expired_handover_token_logs_no_one_in(make_tenant, client_at, monkeypat
 
     response = client.get(_path(provisioned.login_url))
     assert response.status_code == 400
-    assert client.get("/api/v1/me").status_code == 403
+    assert client.get("/api/v1/me").status_code == 401
 
 
 def test_handover_token_of_one_tenant_is_refused_on_another(make_tenant, client_at):
@@ -39,7 +39,7 @@ def test_handover_token_of_one_tenant_is_refused_on_another(make_tenant, client_
     client = client_at(host_of(b))
     response = client.get(_path(a.login_url))
     assert response.status_code == 400
-    assert client.get("/api/v1/me").status_code == 403
+    assert client.get("/api/v1/me").status_code == 401
     # ...and it was not spent: it still works where it belongs.
     assert client_at(host_of(a)).get(_path(a.login_url)).status_code == 302
 
@@ -51,4 +51,4 @@ def test_tampered_or_missing_handover_token_is_refused(make_tenant, client_at):
     assert client.get(f"/auth/handover?token={token[:-2]}xx").status_code == 400
     assert client.get("/auth/handover").status_code == 400
     assert client.get("/auth/handover?token=%00%ff").status_code == 400
-    assert client.get("/api/v1/me").status_code == 403
+    assert client.get("/api/v1/me").status_code == 401

@@ -1,0 +1,546 @@
+"""Customers, conversions (with attribution, fraud checks and commissions) and refunds.
+
+Run inside the tenant's schema. A conversion is recorded exactly once per external id (and per
+`Idempotency-Key`): the unique index decides a race, and the loser returns the winner's row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from affiliates import attribution, commissions, money, rollups, tracking
+from affiliates.errors import AffiliateError
+from affiliates.models import (
+    Affiliate,
+    Click,
+    Commission,
+    Conversion,
+    ConversionCredit,
+    Coupon,
+    Customer,
+    CustomerVisitor,
+    Program,
+    Refund,
+)
+
+BUILTIN_EVENTS = ("signup", "purchase", "subscription_payment")
+MAX_AMOUNT_MINOR = 10**13  # a hundred billion in a two-decimal currency: beyond it, a client bug
+MAX_TOUCHPOINTS = 200
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _money_error(exc: money.MoneyError, field: str) -> AffiliateError:
+    return AffiliateError(exc.code, exc.message, field=field)
+
+
+def _visitor(value: str | uuid.UUID | None, field: str) -> uuid.UUID | None:
+    if value in (None, ""):
+        return None
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise AffiliateError("visitor_invalid", "Not a visitor id.", field=field) from None
+
+
+def _approved_by_code(program: Program, code: str | None) -> Affiliate | None:
+    if not code:
+        return None
+    return Affiliate.objects.filter(
+        program=program, code=code.strip().lower(), status=Affiliate.Status.APPROVED
+    ).first()
+
+
+def _click_visitor(program: Program, click_id: str | None) -> uuid.UUID | None:
+    if not click_id:
+        return None
+    try:
+        cid = uuid.UUID(str(click_id))
+    except ValueError:
+        raise AffiliateError("click_invalid", "Not a click id.", field="click_id") from None
+    return Click.objects.filter(pk=cid, program=program).values_list("visitor_id", flat=True).first()
+
+
+# --- customers ------------------------------------------------------------------------------
+
+
+def customer_upsert(
+    *,
+    program: Program,
+    external_id: str,
+    email: str = "",
+    visitor_id: str | uuid.UUID | None = None,
+    click_id: str | None = None,
+    code: str | None = None,
+) -> tuple[Customer, bool]:
+    """Create or update the customer and bind the visitor (from the visitor id or the click id),
+    so that later conversions, from any device, see that visitor's clicks."""
+    visitor = _visitor(visitor_id, "visitor_id")
+    tracking.clicks_flush()
+    visitor = visitor or _click_visitor(program, click_id)
+    referred_by = _approved_by_code(program, code)
+    if code and referred_by is None:
+        raise AffiliateError("code_unknown", "No approved affiliate of this program has that code.", field="code")
+    with transaction.atomic():
+        customer = _customer_locked(program=program, external_id=external_id, email=email.lower())
+        created = customer.inserted
+        changed = []
+        if email and customer.email != email.lower():
+            customer.email = email.lower()
+            changed.append("email")
+        if referred_by and customer.referred_by_id is None:
+            customer.referred_by = referred_by
+            changed.append("referred_by")
+        if changed:
+            customer.save(update_fields=changed)
+        if visitor:
+            CustomerVisitor.objects.bulk_create(
+                [CustomerVisitor(customer=customer, visitor_id=visitor)], ignore_conflicts=True
+            )
+    return customer, created
+
+
+# --- conversions ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Attributed:
+    source: str  # clicks | coupon | code | binding | none
+    weights: dict[int, Decimal]
+    touchpoints: list[dict[str, Any]]
+    links: dict[int, int | None]  # affiliate -> link of its latest touchpoint
+
+
+def conversion_record(
+    *,
+    program: Program,
+    external_id: str,
+    event_type: str,
+    amount: Decimal | str,
+    currency: str,
+    customer_external_id: str | None = None,
+    customer_email: str = "",
+    product_ids: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    click_id: str | None = None,
+    visitor_id: str | uuid.UUID | None = None,
+    code: str | None = None,
+    coupon: str | None = None,
+    occurred_at: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Conversion, bool]:
+    """Record a conversion, attribute it and create its commissions. Returns (conversion, created);
+    a repeat of an external id or idempotency key returns the first conversion unchanged."""
+    existing = _existing(program, external_id, idempotency_key)
+    if existing is not None:
+        return existing, False
+    try:
+        currency = money.currency_clean(currency)
+    except money.MoneyError as exc:
+        raise _money_error(exc, "currency") from None
+    if currency != program.currency:
+        raise AffiliateError(
+            "currency_mismatch", f"This program is in {program.currency}; send amounts in it.", field="currency"
+        )
+    try:
+        amount_minor = money.to_minor(amount, currency)
+    except money.MoneyError as exc:
+        raise _money_error(exc, "amount") from None
+    if amount_minor < 0:
+        raise AffiliateError("amount_negative", "The amount cannot be negative; use a refund.", field="amount")
+    if amount_minor > MAX_AMOUNT_MINOR:
+        raise AffiliateError("amount_too_large", "The amount is implausibly large.", field="amount")
+    if event_type not in BUILTIN_EVENTS and event_type not in program.custom_event_types:
+        raise AffiliateError(
+            "event_type_unknown",
+            f"Use one of {[*BUILTIN_EVENTS, *program.custom_event_types]}.",
+            field="event_type",
+        )
+    now = timezone.now()
+    occurred_at = occurred_at or now
+    if occurred_at > now + CLOCK_SKEW:
+        raise AffiliateError("occurred_in_future", "A conversion cannot happen in the future.", field="occurred_at")
+    visitor = _visitor(visitor_id, "visitor_id")
+    # Buffered clicks become rows first, so a conversion right behind its click still sees it.
+    tracking.clicks_flush()
+    hints = {k: v for k, v in {"click_id": click_id, "visitor_id": str(visitor) if visitor else None,
+                                "code": code, "coupon": coupon}.items() if v}  # fmt: skip
+    try:
+        with transaction.atomic():
+            customer = (
+                _customer_locked(program=program, external_id=customer_external_id, email=customer_email.lower())
+                if customer_external_id
+                else None
+            )
+            conversion = Conversion.objects.create(
+                program=program,
+                external_id=external_id,
+                idempotency_key=idempotency_key or None,
+                event_type=event_type,
+                amount_minor=amount_minor,
+                currency=currency,
+                customer=customer,
+                product_ids=product_ids or [],
+                metadata=metadata or {},
+                hints=hints,
+                occurred_at=occurred_at,
+            )
+            _attribute_and_commission(
+                program=program, conversion=conversion, customer=customer, visitor=visitor, click_id=click_id,
+                code=code, coupon=coupon, customer_email=customer_email.lower(),
+            )  # fmt: skip
+    except IntegrityError:
+        # Lost a race for the same external id or key: the winner's row is committed now.
+        existing = _existing(program, external_id, idempotency_key)
+        if existing is None:
+            raise
+        return existing, False
+    return conversion, True
+
+
+def _customer_locked(*, program: Program, external_id: str, email: str) -> Customer:
+    """Create or fetch the customer in one statement that also locks its row: conversions of one
+    customer run one at a time, because binding and "first purchase" read what the previous
+    one wrote."""
+    rows = Customer.objects.raw(
+        "INSERT INTO affiliates_customer (program_id, external_id, email, created_at) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (program_id, external_id) DO UPDATE "
+        "SET email = COALESCE(NULLIF(affiliates_customer.email, ''), excluded.email) "
+        # xmax is 0 only on a row this statement inserted: "created" without a second query.
+        "RETURNING *, (xmax = 0) AS inserted",
+        [program.id, external_id, email, timezone.now()],
+    )
+    return next(iter(rows))
+
+
+def _existing(program: Program, external_id: str, idempotency_key: str | None) -> Conversion | None:
+    query = Q(external_id=external_id)
+    if idempotency_key:
+        query |= Q(idempotency_key=idempotency_key)
+    return Conversion.objects.filter(query, program=program).order_by("id").first()
+
+
+def _touchpoints(program: Program, *, visitors: set[uuid.UUID], occurred_at: datetime) -> tuple[list[Click], bool]:
+    if not visitors:
+        return [], False
+    window_start = occurred_at - timedelta(days=program.cookie_window_days)
+    clicks = list(
+        Click.objects.filter(
+            program=program,
+            visitor_id__in=visitors,
+            created_at__gte=window_start,
+            created_at__lte=occurred_at,
+            affiliate__status=Affiliate.Status.APPROVED,
+        )
+        .only("id", "affiliate_id", "link_id", "created_at", "flagged", "is_self", "visitor_id")
+        .order_by("-created_at")[:MAX_TOUCHPOINTS]
+    )
+    flooded = any(c.flagged for c in clicks)
+    return [c for c in clicks if not c.flagged], flooded
+
+
+def _attribute(
+    *,
+    program: Program,
+    conversion: Conversion,
+    customer: Customer | None,
+    clicks: list[Click],
+    coupon_affiliate: Affiliate | None,
+    code_affiliate: Affiliate | None,
+) -> _Attributed:
+    bound = customer.affiliate if customer and customer.affiliate_id else None
+    if bound is not None and bound.status != Affiliate.Status.APPROVED:
+        bound = None
+    if conversion.event_type == "subscription_payment" and bound is not None:
+        return _Attributed("binding", {bound.id: Decimal(1)}, [], {bound.id: None})
+    by_click: _Attributed | None = None
+    if clicks:
+        touchpoints = [
+            attribution.Touchpoint(ref=str(c.id), affiliate_id=c.affiliate_id, at=c.created_at) for c in clicks
+        ]
+        credit = attribution.credit(
+            touchpoints=touchpoints,
+            model=program.attribution_model,
+            converted_at=conversion.occurred_at,
+            half_life_days=program.time_decay_half_life_days,
+        )
+        assert credit is not None
+        links: dict[int, int | None] = {}
+        for click in sorted(clicks, key=lambda c: c.created_at):
+            links[click.affiliate_id] = click.link_id
+        by_click = _Attributed(
+            "clicks",
+            {aff: w for aff, w in credit.affiliate_weights.items() if w > 0},
+            [
+                {"click_id": tp.ref, "affiliate_id": tp.affiliate_id, "at": tp.at.isoformat(), "weight": str(w)}
+                for tp, w in credit.touchpoint_weights
+            ],
+            links,
+        )
+    by_coupon = _Attributed("coupon", {coupon_affiliate.id: Decimal(1)}, [], {}) if coupon_affiliate else None
+    ordered = [by_coupon, by_click] if program.precedence == Program.Precedence.COUPON else [by_click, by_coupon]
+    for candidate in ordered:
+        if candidate is not None:
+            return candidate
+    if code_affiliate is not None:
+        return _Attributed("code", {code_affiliate.id: Decimal(1)}, [], {})
+    if bound is not None:
+        return _Attributed("binding", {bound.id: Decimal(1)}, [], {})
+    return _Attributed("none", {}, [], {})
+
+
+def _attribute_and_commission(
+    *,
+    program: Program,
+    conversion: Conversion,
+    customer: Customer | None,
+    visitor: uuid.UUID | None,
+    click_id: str | None,
+    code: str | None,
+    coupon: str | None,
+    customer_email: str,
+) -> None:
+    visitors: set[uuid.UUID] = set()
+    if visitor:
+        visitors.add(visitor)
+    hinted = _click_visitor(program, click_id)
+    if hinted:
+        visitors.add(hinted)
+    if customer is not None:
+        known = set(CustomerVisitor.objects.filter(customer=customer).values_list("visitor_id", flat=True))
+        new = visitors - known
+        if new:
+            CustomerVisitor.objects.bulk_create(
+                [CustomerVisitor(customer=customer, visitor_id=v) for v in new], ignore_conflicts=True
+            )
+        visitors |= known
+    clicks, flooded = _touchpoints(program, visitors=visitors, occurred_at=conversion.occurred_at)
+    coupon_row = None
+    if coupon:
+        coupon_row = (
+            Coupon.objects.select_related("affiliate__user")
+            .filter(code=coupon.strip().upper(), is_active=True, affiliate__program=program,
+                    affiliate__status=Affiliate.Status.APPROVED)
+            .first()
+        )  # fmt: skip
+    code_affiliate = _approved_by_code(program, code) or (customer.referred_by if customer else None)
+    result = _attribute(
+        program=program,
+        conversion=conversion,
+        customer=customer,
+        clicks=clicks,
+        coupon_affiliate=coupon_row.affiliate if coupon_row else None,
+        code_affiliate=code_affiliate,
+    )
+    credited = {a.id: a for a in Affiliate.objects.select_related("user", "parent").filter(id__in=result.weights)}
+
+    # Fraud checks: any flag sends the conversion to the review queue.
+    flags: list[str] = []
+    emails = {a.user.email.lower() for a in credited.values()}
+    # Merchants often use the email as the customer id, so that is compared too.
+    customer_keys = {customer_email, customer.email, customer.external_id.lower()} if customer else {customer_email}
+    if (customer_keys - {""}) & emails:
+        flags.append("self_referral")
+    if any(c.is_self and c.affiliate_id in credited for c in clicks):
+        flags.append("self_click")
+    if result.source == "coupon" and coupon_row and customer_email == coupon_row.affiliate.user.email.lower():
+        flags.append("own_coupon")
+    if flooded:
+        flags.append("click_flood")
+    flags = sorted(set(flags))
+
+    shares = (
+        attribution.split_minor(amount_minor=conversion.amount_minor, weights=result.weights) if result.weights else {}
+    )
+    notes: list[dict[str, Any]] = []
+    conversion.attribution = {
+        "model": program.attribution_model if result.source == "clicks" else None,
+        "precedence": program.precedence,
+        "source": result.source,
+        "window_days": program.cookie_window_days,
+        "touchpoints": result.touchpoints,
+        "weights": {str(a): str(w) for a, w in result.weights.items()},
+        "notes": notes,
+    }
+    if result.source == "none":
+        notes.append(
+            {"affiliate_id": None, "reason": "no_touchpoint", "message": "No qualifying click, coupon or code."}
+        )
+    conversion.flags = flags
+    conversion.review = Conversion.Review.FLAGGED if flags else Conversion.Review.NONE
+
+    day = conversion.occurred_at.date()
+    stats: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    rules = commissions.rules_for(program.id) if shares else []
+    ctx = commissions.rule_context(conversion=conversion, customer=customer, rules=rules)
+    approvable_at = conversion.occurred_at + timedelta(days=program.hold_days)
+    credits: list[ConversionCredit] = []
+    firsts: list[Commission] = []
+    for affiliate_id, share in shares.items():
+        affiliate = credited[affiliate_id]
+        link_id = result.links.get(affiliate_id)
+        credits.append(ConversionCredit(
+            conversion=conversion, affiliate=affiliate, link_id=link_id, weight=result.weights[affiliate_id],
+            revenue_minor=share, occurred_at=conversion.occurred_at,
+        ))  # fmt: skip
+        key = (day, program.id, affiliate_id, link_id)
+        stats[key]["conversions"] += 1
+        stats[key]["revenue_minor"] += share
+        rule = commissions.rule_choose(rules, affiliate_id=affiliate_id, ctx=ctx)
+        if rule is None:
+            notes.append({"affiliate_id": affiliate_id, "reason": "no_matching_rule",
+                          "message": "No active commission rule matches this conversion."})  # fmt: skip
+            continue
+        amount = commissions.commission_amount(
+            rule,
+            base_minor=share,
+            weight=result.weights[affiliate_id],
+            affiliate_id=affiliate_id,
+            before=conversion.occurred_at,
+        )
+        firsts.append(Commission(
+            program=program, conversion=conversion, affiliate=affiliate, link_id=link_id, rule=rule,
+            base_minor=share, original_minor=amount, amount_minor=amount, currency=conversion.currency,
+            held_for_review=bool(flags), approvable_at=approvable_at,
+        ))  # fmt: skip
+        stats[key]["commission_pending_minor"] += amount
+    ConversionCredit.objects.bulk_create(credits)
+    Commission.objects.bulk_create(firsts)
+    seconds: list[Commission] = []
+    for first in firsts:
+        parent = first.affiliate.parent
+        if parent is not None and program.second_tier_percent > 0 and parent.status == Affiliate.Status.APPROVED:
+            amount = int(attribution.round_half_up(Decimal(first.amount_minor) * program.second_tier_percent / 100))
+            seconds.append(Commission(
+                program=program, conversion=conversion, affiliate=parent, rule=None,
+                kind=Commission.Kind.SECOND_TIER, source=first, base_minor=first.amount_minor, original_minor=amount,
+                amount_minor=amount, currency=conversion.currency, held_for_review=bool(flags),
+                approvable_at=approvable_at,
+            ))  # fmt: skip
+            stats[(day, program.id, parent.id, None)]["commission_pending_minor"] += amount
+    Commission.objects.bulk_create(seconds)
+    conversion.save(update_fields=["attribution", "flags", "review"])
+
+    if customer is not None:
+        changed = []
+        if customer.first_conversion_at is None:
+            customer.first_conversion_at = conversion.occurred_at
+            changed.append("first_conversion_at")
+        if customer.affiliate_id is None and shares:
+            # The largest share wins the customer; ties go to the later touchpoint's affiliate
+            # (dicts keep chronological order of first appearance, so take the last maximum).
+            top, best = 0, Decimal(-1)
+            for affiliate_id, weight in result.weights.items():
+                if weight >= best:
+                    top, best = affiliate_id, weight
+            customer.affiliate_id = top
+            customer.bound_at = timezone.now()
+            changed += ["affiliate", "bound_at"]
+        if changed:
+            customer.save(update_fields=changed)
+    rollups.stats_add(stats)
+
+
+# --- refunds --------------------------------------------------------------------------------
+
+
+def conversion_refund(
+    *,
+    conversion: Conversion,
+    amount: Decimal | str | None,
+    reason: str = "",
+    kind: str = Refund.Kind.REFUND,
+    external_id: str | None = None,
+) -> Refund:
+    """Refund all (amount None) or part of a conversion and reverse its commissions in
+    proportion. Unpaid commissions shrink (to reversed at zero); a paid one gets a negative
+    adjustment, approved at once, that the next payout nets out. Each commission's new value is
+    computed from its original amount (rounded once), so several partial refunds never drift."""
+    if external_id:
+        found = Refund.objects.filter(conversion=conversion, external_id=external_id).first()
+        if found:
+            return found
+    with transaction.atomic():
+        conversion = Conversion.objects.select_for_update().get(pk=conversion.pk)
+        remaining = conversion.amount_minor - conversion.refunded_minor
+        if amount is None:
+            amount_minor = remaining
+        else:
+            try:
+                amount_minor = money.to_minor(amount, conversion.currency)
+            except money.MoneyError as exc:
+                raise _money_error(exc, "amount") from None
+        if amount_minor <= 0:
+            raise AffiliateError("amount_not_positive", "Refund a positive amount.", field="amount")
+        if amount_minor > remaining:
+            raise AffiliateError(
+                "amount_exceeds_remaining",
+                f"Only {money.format_minor(remaining, conversion.currency)} is left to refund.",
+                field="amount",
+            )
+        try:
+            with transaction.atomic():
+                refund = Refund.objects.create(
+                    conversion=conversion, external_id=external_id or None, kind=kind, amount_minor=amount_minor,
+                    reason=reason,
+                )  # fmt: skip
+        except IntegrityError:
+            return Refund.objects.get(conversion=conversion, external_id=external_id)
+        conversion.refunded_minor += amount_minor
+        conversion.save(update_fields=["refunded_minor"])
+        kept = Decimal(conversion.amount_minor - conversion.refunded_minor)
+        whole = Decimal(conversion.amount_minor)
+        day = conversion.occurred_at.date()
+        stats: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for credit in conversion.credits.all():
+            share_left = int(attribution.round_half_up(Decimal(credit.revenue_minor) * kept / whole)) if whole else 0
+            previous_left = int(
+                attribution.round_half_up(
+                    Decimal(credit.revenue_minor) * (kept + amount_minor) / whole
+                )
+            ) if whole else 0  # fmt: skip
+            stats[(day, conversion.program_id, credit.affiliate_id, credit.link_id)]["revenue_minor"] += (
+                share_left - previous_left
+            )
+        targets = conversion.commissions.select_for_update().exclude(kind=Commission.Kind.ADJUSTMENT)
+        for commission in targets.order_by("id"):
+            target = int(attribution.round_half_up(Decimal(commission.original_minor) * kept / whole)) if whole else 0
+            column = rollups.commission_column(commission.status)
+            key = (day, commission.program_id, commission.affiliate_id, commission.link_id)
+            if commission.status in (Commission.Status.PENDING, Commission.Status.APPROVED):
+                delta = target - commission.amount_minor
+                commission.amount_minor = target
+                fields = ["amount_minor"]
+                if target == 0:
+                    commission.status = Commission.Status.REVERSED
+                    commission.status_changed_at = timezone.now()
+                    commission.status_reason = f"{kind.capitalize()}: {reason}".strip(": ")
+                    fields += ["status", "status_changed_at", "status_reason"]
+                stats[key][column] += delta
+                commission.save(update_fields=fields)
+            elif commission.status == Commission.Status.PAID:
+                adjusted = commission.original_minor + (
+                    commission.derived.filter(kind=Commission.Kind.ADJUSTMENT).aggregate(s=Sum("amount_minor"))["s"]
+                    or 0
+                )
+                delta = target - adjusted
+                if delta:
+                    Commission.objects.create(
+                        program_id=commission.program_id, conversion=conversion, affiliate_id=commission.affiliate_id,
+                        link_id=commission.link_id, kind=Commission.Kind.ADJUSTMENT, source=commission,
+                        base_minor=0, original_minor=delta, amount_minor=delta, currency=commission.currency,
+                        status=Commission.Status.APPROVED, approvable_at=timezone.now(),
+                        status_changed_at=timezone.now(),
+                        status_reason=f"{kind.capitalize()} after payout: {reason}".strip(": "),
+                    )  # fmt: skip
+                    stats[key]["commission_approved_minor"] += delta
+        rollups.stats_add(stats)
+    return refund

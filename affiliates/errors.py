@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from config.errors import DomainError
+
+
+class AffiliateError(DomainError):
+    """An affiliate-program operation refused (bad input the serializers cannot see, a state
+    that does not allow the change, a conflict)."""

@@ -1,0 +1,104 @@
+"""Reads: lists scoped to the caller, and stats from the daily rollups (never raw clicks)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet, Sum
+
+from affiliates import money
+from affiliates.errors import AffiliateError
+from affiliates.models import Affiliate, Conversion, DailySource, DailyStat, Program
+
+_SUMS = ("clicks", "unique_visitors", "conversions", "revenue_minor", "commission_pending_minor",
+         "commission_approved_minor", "commission_paid_minor")  # fmt: skip
+
+
+def affiliate_ids_of(user: Any) -> list[int]:
+    return list(Affiliate.objects.filter(user=user).values_list("id", flat=True))
+
+
+def conversions_for_affiliates(ids: list[int]) -> QuerySet[Conversion]:
+    # An affiliate sees the conversions it was credited with, not the merchant's whole book.
+    return Conversion.objects.filter(credits__affiliate_id__in=ids).distinct()
+
+
+def _figures(row: dict[str, int], currency: str | None) -> dict[str, Any]:
+    def fmt(minor: int) -> str:
+        return money.format_minor(minor, currency) if currency else str(minor)
+
+    clicks = row.get("clicks") or 0
+    conversions = row.get("conversions") or 0
+    rate = (Decimal(conversions) / Decimal(clicks)).quantize(Decimal("0.0001")) if clicks else Decimal("0.0000")
+    return {
+        "clicks": clicks,
+        "unique_visitors": row.get("unique_visitors") or 0,
+        "conversions": conversions,
+        "conversion_rate": str(rate),
+        "revenue": fmt(row.get("revenue_minor") or 0),
+        "commission_pending": fmt(row.get("commission_pending_minor") or 0),
+        "commission_approved": fmt(row.get("commission_approved_minor") or 0),
+        "commission_paid": fmt(row.get("commission_paid_minor") or 0),
+    }
+
+
+def stats(
+    *,
+    date_from: date,
+    date_to: date,
+    program_id: int | None = None,
+    affiliate_ids: list[int] | None = None,
+    link_id: int | None = None,
+    top: int = 10,
+) -> dict[str, Any]:
+    """Totals, a daily series (every day in the range, zeros included), top links and top
+    sources. Four queries whatever the volume: the rollups hold one row per day, affiliate and
+    link. Amounts are in the program's currency, so a tenant whose programs use several
+    currencies must name the program."""
+    programs = Program.objects.all() if program_id is None else Program.objects.filter(pk=program_id)
+    currencies = set(programs.values_list("currency", flat=True))
+    if len(currencies) > 1:
+        raise AffiliateError("program_required", "Programs use several currencies; name one.", field="program")
+    currency = currencies.pop() if currencies else None
+
+    rows = DailyStat.objects.filter(date__gte=date_from, date__lte=date_to)
+    sources = DailySource.objects.filter(date__gte=date_from, date__lte=date_to)
+    if program_id is not None:
+        rows, sources = rows.filter(program_id=program_id), sources.filter(program_id=program_id)
+    if affiliate_ids is not None:
+        rows, sources = rows.filter(affiliate_id__in=affiliate_ids), sources.filter(affiliate_id__in=affiliate_ids)
+    if link_id is not None:
+        rows = rows.filter(link_id=link_id)
+        # Sources are kept per affiliate, not per link: with a link filter there are none to show.
+        sources = sources.none()
+
+    by_day = {r["date"]: r for r in rows.values("date").annotate(**{k: Sum(k) for k in _SUMS})}
+    totals = {k: sum(r[k] or 0 for r in by_day.values()) for k in _SUMS}
+    series = []
+    day = date_from
+    while day <= date_to:
+        series.append({"date": day, **_figures(by_day.get(day, {}), currency)})
+        day += timedelta(days=1)
+    links = (
+        rows.values("link_id")
+        .annotate(clicks=Sum("clicks"), conversions=Sum("conversions"), revenue_minor=Sum("revenue_minor"))
+        .order_by("-clicks", "-conversions", "link_id")[:top]
+    )
+    top_sources = sources.values("source").annotate(clicks=Sum("clicks")).order_by("-clicks", "source")[:top]
+    return {
+        "currency": currency,
+        "totals": _figures(totals, currency),
+        "series": series,
+        "top_links": [
+            {
+                "link": r["link_id"],
+                "clicks": r["clicks"] or 0,
+                "conversions": r["conversions"] or 0,
+                "revenue": money.format_minor(r["revenue_minor"] or 0, currency) if currency else "0",
+            }
+            for r in links
+        ],
+        "top_sources": [{"source": r["source"], "clicks": r["clicks"]} for r in top_sources],
+    }

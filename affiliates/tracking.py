@@ -1,0 +1,418 @@
+"""Click tracking: the hot path behind `/r/<code>` and the snippet's click endpoint.
+
+Clicks are buffered durably in a per-tenant Redis stream and written to PostgreSQL in batches
+(by `clicks_drain`, which a Celery beat task runs every second, and which conversion ingestion
+runs first so that a conversion arriving right after its click still sees it). One synchronous
+commit per click is what holds other click trackers to a few hundred clicks per second on a
+small machine; a stream append costs one Redis round trip. The stream entry is deleted only
+after the rows are committed, and rows are inserted with ON CONFLICT DO NOTHING on the click
+id, so a drain that dies half-way is repeated without loss or double counting. If Redis cannot
+be reached, the click is inserted directly instead (counted, but not deduplicated).
+
+One Lua script does, in a single round trip and atomically: the per-visitor dedupe (a repeat
+within DEDUPE_SECONDS returns the first click's id and records nothing), the flood counters
+per IP and per visitor (beyond the limit the click is stored flagged and does not count), the
+per-day unique-visitor check, and the stream append.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import redis
+from crawlerdetect import CrawlerDetect
+from django.conf import settings
+from django.db import connection, transaction
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+DEDUPE_SECONDS = 30
+FLOOD_WINDOW_SECONDS = 60
+FLOOD_LIMIT_PER_IP = 60
+FLOOD_LIMIT_PER_VISITOR = 20
+DRAIN_BATCH = 2000
+CLICK_PARAM = "ac_click"
+VISITOR_COOKIE = "ac_vid"
+
+_FIELDS = (
+    "id",
+    "program_id",
+    "affiliate_id",
+    "link_id",
+    "visitor_id",
+    "created_at",
+    "source",
+    "landing_url",
+    "referrer",
+    "user_agent",
+    "ip_hash",
+    "sub_ids",
+    "utm",
+    "is_self",
+    "flagged",
+)
+
+_SCRIPT = """
+local first = redis.call('GET', KEYS[1])
+if first then return {0, first, ''} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local flagged = ''
+local per_ip = redis.call('INCR', KEYS[2])
+if per_ip == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+local per_visitor = redis.call('INCR', KEYS[3])
+if per_visitor == 1 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+if per_ip > tonumber(ARGV[4]) or per_visitor > tonumber(ARGV[5]) then flagged = 'flood' end
+local uv = 0
+if flagged == '' then
+  uv = redis.call('SADD', KEYS[4], ARGV[6])
+  if uv == 1 then redis.call('EXPIRE', KEYS[4], 172800) end
+end
+redis.call('XADD', KEYS[5], '*', 'c', ARGV[7], 'f', flagged, 'u', uv)
+return {1, ARGV[1], flagged}
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a referral code (and optional link slug) resolves to."""
+
+    program_id: int
+    affiliate_id: int
+    affiliate_user_id: int
+    link_id: int
+    destination: str
+    cookie_days: int
+    usable: bool  # program active, affiliate approved, link active
+    sub_ids: dict[str, str] | None = None  # the link's own, overridden by a click's query
+    allowed_domains: tuple[str, ...] = ()  # the program's, for the snippet endpoint's CORS check
+
+
+@dataclass(frozen=True)
+class ClickResult:
+    click_id: uuid.UUID
+    visitor_id: uuid.UUID
+    recorded: bool  # False: a repeat within the dedupe interval, or a bot
+    flagged: str = ""
+
+
+_detector = CrawlerDetect()
+_client_lock = threading.Lock()
+_client: redis.Redis | None = None
+_script = None
+
+
+def _redis() -> redis.Redis:
+    global _client, _script
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                # Short timeouts: a slow Redis must not hold a redirect; the fallback inserts directly.
+                _client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
+                _script = _client.register_script(_SCRIPT)
+    return _client
+
+
+def stream_key(schema: str) -> str:
+    return f"clicks:{schema}"
+
+
+def dedupe_key(schema: str, visitor: uuid.UUID, link_id: int) -> str:
+    return f"clk:dd:{schema}:{visitor}:{link_id}"
+
+
+def is_bot(user_agent: str) -> bool:
+    # An empty agent is a script, not a person following a link.
+    return not user_agent.strip() or _detector.is_crawler(user_agent)
+
+
+def new_click_id() -> uuid.UUID:
+    """Time-ordered (UUIDv7 layout), so the clicks' primary-key index grows at its right edge."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (ms & ((1 << 48) - 1)) << 80
+        | (0x7 << 76)
+        | ((rand >> 68) & 0xFFF) << 64
+        | (0b10 << 62)
+        | (rand & ((1 << 62) - 1))
+    )
+    return uuid.UUID(int=value)
+
+
+def ip_hash(ip: str) -> str:
+    """Keyed per tenant: the same address gives unrelated hashes in two tenants, and nobody
+    without the secret key can test guesses against a stored hash."""
+    return hmac.new(_ip_key(), f"{connection.schema_name}:{ip}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@functools.cache
+def _ip_key() -> bytes:
+    return hashlib.sha256(f"{settings.SECRET_KEY}:click-ip".encode()).digest()
+
+
+def client_ip(meta: dict) -> str:
+    num_proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+    if num_proxies:
+        forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= num_proxies:
+            candidate = forwarded[-num_proxies]
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                pass
+    return meta.get("REMOTE_ADDR", "")
+
+
+def visitor_from_cookie(value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+# Per-process cache of code -> target. The redirect is the hot path, and a three-table lookup
+# costs more than everything else it does; a change to a link, an affiliate's status or a
+# program reaches the redirect within TARGET_CACHE_SECONDS. Attribution reads the database, so
+# a click recorded in that window for a just-suspended affiliate never earns anything.
+TARGET_CACHE_SECONDS = 10.0
+_targets: dict[tuple[str, str, str], tuple[float, Target | None]] = {}
+_TARGETS_MAX = 50_000
+
+
+def target_resolve(*, code: str, slug: str = "") -> Target | None:
+    key = (connection.schema_name, code.lower(), slug.lower())
+    now = time.monotonic()
+    hit = _targets.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    target = _target_query(code=code, slug=slug)
+    if len(_targets) >= _TARGETS_MAX:
+        _targets.clear()
+    _targets[key] = (now + TARGET_CACHE_SECONDS, target)
+    return target
+
+
+def targets_forget() -> None:
+    _targets.clear()
+
+
+def _target_query(*, code: str, slug: str = "") -> Target | None:
+    """One indexed query: the code's link with its affiliate and program."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.id, a.id, a.user_id, l.id, l.destination_url, p.default_destination, "
+            "p.cookie_window_days, p.is_active AND a.status = 'approved' AND l.is_active, l.sub_ids, "
+            "p.allowed_domains "
+            "FROM affiliates_affiliate a "
+            "JOIN affiliates_program p ON p.id = a.program_id "
+            "JOIN affiliates_link l ON l.affiliate_id = a.id AND l.slug = %s "
+            "WHERE a.code = %s",
+            [slug.lower(), code.lower()],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    program_id, affiliate_id, user_id, link_id, link_dest, program_dest, cookie_days, usable, sub_ids, domains = row
+    return Target(
+        program_id=program_id,
+        affiliate_id=affiliate_id,
+        affiliate_user_id=user_id,
+        link_id=link_id,
+        destination=link_dest or program_dest,
+        cookie_days=cookie_days,
+        usable=bool(usable),
+        sub_ids=(json.loads(sub_ids) if isinstance(sub_ids, str) else sub_ids) or None,
+        allowed_domains=tuple(domains or ()),
+    )
+
+
+def _encode(values: dict) -> bytes:
+    return json.dumps(values, separators=(",", ":"), default=str).encode()
+
+
+def click_record(
+    *,
+    target: Target,
+    visitor_id: uuid.UUID | None,
+    ip: str,
+    user_agent: str,
+    landing_url: str = "",
+    referrer: str = "",
+    sub_ids: dict[str, str] | None = None,
+    utm: dict[str, str] | None = None,
+    is_self: bool = False,
+    source: str = "redirect",
+    at: datetime | None = None,
+) -> ClickResult:
+    visitor = visitor_id or uuid.uuid4()
+    click_id = new_click_id()
+    if is_bot(user_agent):
+        return ClickResult(click_id=click_id, visitor_id=visitor, recorded=False)
+    now = at or datetime.now(UTC)
+    hashed_ip = ip_hash(ip) if ip else ""
+    row = {
+        "id": str(click_id),
+        "program_id": target.program_id,
+        "affiliate_id": target.affiliate_id,
+        "link_id": target.link_id,
+        "visitor_id": str(visitor),
+        "created_at": now.isoformat(),
+        "source": source,
+        "landing_url": landing_url[:2048],
+        "referrer": referrer[:2048],
+        "user_agent": user_agent[:512],
+        "ip_hash": hashed_ip,
+        "sub_ids": {**(target.sub_ids or {}), **(sub_ids or {})},
+        "utm": utm or {},
+        "is_self": is_self,
+    }
+    schema = connection.schema_name
+    day = now.strftime("%Y%m%d")
+    keys = [
+        dedupe_key(schema, visitor, target.link_id),
+        f"clk:ip:{schema}:{hashed_ip}",
+        f"clk:vi:{schema}:{visitor}",
+        f"clk:uv:{schema}:{day}:{target.link_id}",
+        stream_key(schema),
+    ]
+    args = [str(click_id), DEDUPE_SECONDS, FLOOD_WINDOW_SECONDS, FLOOD_LIMIT_PER_IP, FLOOD_LIMIT_PER_VISITOR]
+    try:
+        _redis()
+        created, first_id, flagged = _script(keys=keys, args=[*args, str(visitor), _encode(row)])
+    except RedisError:
+        logger.warning("click buffer unavailable; inserting click %s directly", click_id, exc_info=True)
+        _insert_direct(row)
+        return ClickResult(click_id=click_id, visitor_id=visitor, recorded=True)
+    if not created:
+        return ClickResult(click_id=uuid.UUID(first_id.decode()), visitor_id=visitor, recorded=False)
+    return ClickResult(click_id=click_id, visitor_id=visitor, recorded=True, flagged=flagged.decode())
+
+
+def _insert_direct(row: dict) -> None:
+    from affiliates.models import Click
+
+    with transaction.atomic():
+        today_seen = Click.objects.filter(
+            visitor_id=row["visitor_id"],
+            link_id=row["link_id"],
+            created_at__date=datetime.fromisoformat(row["created_at"]).date(),
+            flagged="",
+        ).exists()
+        _store_batch([(row, "", 0 if today_seen else 1)])
+
+
+def _source_of(referrer: str) -> str:
+    try:
+        host = urlsplit(referrer).hostname or ""
+    except ValueError:
+        host = ""
+    return host[:255]
+
+
+def _store_batch(items: list[tuple[dict, str, int]]) -> int:
+    """Insert clicks (ignoring ids already stored) and add the inserted ones to the rollups.
+    Runs inside the caller's transaction."""
+    from affiliates import rollups
+
+    if not items:
+        return 0
+    by_id = {item[0]["id"]: item for item in items}
+    placeholders = ", ".join(
+        ["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)"] * len(items)
+    )
+    params: list = []
+    for row, flagged, _uv in items:
+        params.extend(
+            [
+                row["id"],
+                row["program_id"],
+                row["affiliate_id"],
+                row["link_id"],
+                row["visitor_id"],
+                row["created_at"],
+                row["source"],
+                row["landing_url"],
+                row["referrer"],
+                row["user_agent"],
+                row["ip_hash"],
+                _encode(row["sub_ids"]).decode(),
+                _encode(row["utm"]).decode(),
+                row["is_self"],
+                flagged,
+            ]
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO affiliates_click ({', '.join(_FIELDS)}) VALUES {placeholders} "  # noqa: S608 (fixed columns)
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            params,
+        )
+        inserted = [str(r[0]) for r in cursor.fetchall()]
+    counts: list[rollups.ClickCount] = []
+    for click_id in inserted:
+        row, flagged, uv = by_id[click_id]
+        if flagged:
+            continue
+        counts.append(
+            rollups.ClickCount(
+                date=datetime.fromisoformat(row["created_at"]).date(),
+                program_id=row["program_id"],
+                affiliate_id=row["affiliate_id"],
+                link_id=row["link_id"],
+                unique=bool(uv),
+                source=_source_of(row["referrer"]),
+            )
+        )
+    rollups.clicks_add(counts)
+    return len(inserted)
+
+
+def clicks_drain(*, max_batches: int = 50) -> int:
+    """Move buffered clicks of the current tenant from Redis to PostgreSQL. Returns how many
+    rows were inserted. Safe to run concurrently (an advisory lock serialises drains of one
+    tenant) and to repeat after a crash (ON CONFLICT DO NOTHING, deletes after commit)."""
+    key = stream_key(connection.schema_name)
+    client = _redis()
+    total = 0
+    for _ in range(max_batches):
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
+            entries = client.xrange(key, count=DRAIN_BATCH)
+            if not entries:
+                return total
+            items = []
+            for _entry_id, fields in entries:
+                items.append((json.loads(fields[b"c"]), fields[b"f"].decode(), int(fields[b"u"])))
+            total += _store_batch(items)
+        # After the commit: a crash before this line only means the next drain re-reads
+        # entries whose rows exist, and ON CONFLICT skips them (the rollups count inserted rows).
+        client.xdel(key, *[entry_id for entry_id, _ in entries])
+        if len(entries) < DRAIN_BATCH:
+            return total
+    return total
+
+
+def clicks_flush() -> None:
+    """Make every click buffered so far visible in the database (conversions call this first)."""
+    try:
+        if _redis().xlen(stream_key(connection.schema_name)):
+            clicks_drain()
+    except RedisError:
+        # Without Redis the clicks were inserted directly; nothing is waiting.
+        logger.warning("click buffer unavailable while flushing", exc_info=True)
