@@ -47,24 +47,6 @@ DRAIN_BATCH = 2000
 CLICK_PARAM = "ac_click"
 VISITOR_COOKIE = "ac_vid"
 
-_FIELDS = (
-    "id",
-    "program_id",
-    "affiliate_id",
-    "link_id",
-    "visitor_id",
-    "created_at",
-    "source",
-    "landing_url",
-    "referrer",
-    "user_agent",
-    "ip_hash",
-    "sub_ids",
-    "utm",
-    "is_self",
-    "flagged",
-)
-
 _SCRIPT = """
 local first = redis.call('GET', KEYS[1])
 if first then return {0, first, ''} end
@@ -280,6 +262,7 @@ def click_record(
         "sub_ids": {**(target.sub_ids or {}), **(sub_ids or {})},
         "utm": utm or {},
         "is_self": is_self,
+        "src": _source_of(referrer) if referrer else "",
     }
     schema = connection.schema_name
     day = now.strftime("%Y%m%d")
@@ -313,7 +296,7 @@ def _insert_direct(row: dict) -> None:
             created_at__date=datetime.fromisoformat(row["created_at"]).date(),
             flagged="",
         ).exists()
-        _store_batch([(row, "", 0 if today_seen else 1)])
+        _store_batch(_encode([{**row, "f": "", "u": 0 if today_seen else 1}]))
 
 
 def _source_of(referrer: str) -> str:
@@ -324,62 +307,67 @@ def _source_of(referrer: str) -> str:
     return host[:255]
 
 
-def _store_batch(items: list[tuple[dict, str, int]]) -> int:
-    """Insert clicks (ignoring ids already stored) and add the inserted ones to the rollups.
-    Runs inside the caller's transaction."""
-    from affiliates import rollups
+# One statement per batch, so the per-click work runs in PostgreSQL rather than in Python:
+# insert the clicks (skipping ids already stored: a repeated drain), then add the inserted,
+# unflagged ones to the daily rollups. Rollup rows are locked in (date, program, affiliate,
+# link NULLS LAST) order, the order `rollups.stats_add` uses, so a drain and a conversion
+# touching the same rows cannot deadlock.
+_BATCH_SQL = """
+WITH batch AS (
+    SELECT * FROM jsonb_to_recordset(%s::jsonb) AS b(
+        id uuid, program_id bigint, affiliate_id bigint, link_id bigint, visitor_id uuid,
+        created_at timestamptz, source text, landing_url text, referrer text, user_agent text,
+        ip_hash text, sub_ids jsonb, utm jsonb, is_self boolean, f text, u int, src text)
+), inserted AS (
+    INSERT INTO affiliates_click (id, program_id, affiliate_id, link_id, visitor_id, created_at, source,
+        landing_url, referrer, user_agent, ip_hash, sub_ids, utm, is_self, flagged)
+    SELECT id, program_id, affiliate_id, link_id, visitor_id, created_at, source, landing_url, referrer,
+           user_agent, ip_hash, coalesce(sub_ids, '{}'), coalesce(utm, '{}'), is_self, f
+    FROM batch
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+), counted AS (
+    SELECT (b.created_at AT TIME ZONE 'UTC')::date AS day, b.program_id, b.affiliate_id, b.link_id, b.u,
+           coalesce(b.src, '') AS src
+    FROM batch b JOIN inserted USING (id)
+    WHERE b.f = ''
+), stats AS (
+    INSERT INTO affiliates_dailystat (date, program_id, affiliate_id, link_id, clicks, unique_visitors,
+        conversions, revenue_minor, commission_pending_minor, commission_approved_minor, commission_paid_minor)
+    SELECT day, program_id, affiliate_id, link_id, count(*), sum(u), 0, 0, 0, 0, 0
+    FROM counted GROUP BY day, program_id, affiliate_id, link_id
+    ORDER BY day, program_id, affiliate_id, link_id NULLS LAST
+    ON CONFLICT (date, affiliate_id, link_id) DO UPDATE
+    SET clicks = affiliates_dailystat.clicks + excluded.clicks,
+        unique_visitors = affiliates_dailystat.unique_visitors + excluded.unique_visitors
+), sources AS (
+    INSERT INTO affiliates_dailysource (date, program_id, affiliate_id, source, clicks)
+    SELECT day, program_id, affiliate_id, src, count(*)
+    FROM counted GROUP BY day, program_id, affiliate_id, src
+    ORDER BY day, program_id, affiliate_id, src
+    ON CONFLICT (date, affiliate_id, source) DO UPDATE
+    SET clicks = affiliates_dailysource.clicks + excluded.clicks
+)
+SELECT count(*) FROM inserted
+"""
 
-    if not items:
-        return 0
-    by_id = {item[0]["id"]: item for item in items}
-    placeholders = ", ".join(
-        ["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)"] * len(items)
-    )
-    params: list = []
-    for row, flagged, _uv in items:
-        params.extend(
-            [
-                row["id"],
-                row["program_id"],
-                row["affiliate_id"],
-                row["link_id"],
-                row["visitor_id"],
-                row["created_at"],
-                row["source"],
-                row["landing_url"],
-                row["referrer"],
-                row["user_agent"],
-                row["ip_hash"],
-                _encode(row["sub_ids"]).decode(),
-                _encode(row["utm"]).decode(),
-                row["is_self"],
-                flagged,
-            ]
-        )
+
+def _store_batch(batch: bytes) -> int:
+    """Store a JSON array of click rows (each with "f": flag and "u": 1 for the day's first
+    visit) and add them to the rollups. Runs inside the caller's transaction."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO affiliates_click ({', '.join(_FIELDS)}) VALUES {placeholders} "  # noqa: S608 (fixed columns)
-            "ON CONFLICT (id) DO NOTHING RETURNING id",
-            params,
-        )
-        inserted = [str(r[0]) for r in cursor.fetchall()]
-    counts: list[rollups.ClickCount] = []
-    for click_id in inserted:
-        row, flagged, uv = by_id[click_id]
-        if flagged:
-            continue
-        counts.append(
-            rollups.ClickCount(
-                date=datetime.fromisoformat(row["created_at"]).date(),
-                program_id=row["program_id"],
-                affiliate_id=row["affiliate_id"],
-                link_id=row["link_id"],
-                unique=bool(uv),
-                source=_source_of(row["referrer"]),
-            )
-        )
-    rollups.clicks_add(counts)
-    return len(inserted)
+        cursor.execute(_BATCH_SQL, [batch.decode()])
+        return cursor.fetchone()[0]
+
+
+def _batch_of(entries: list) -> bytes:
+    """The stream entries as one JSON array, by splicing bytes: the row is already JSON, so the
+    flag and the unique-visit mark only need to be put in front of its fields."""
+    parts = []
+    for _entry_id, fields in entries:
+        row = fields[b"c"]
+        parts.append(b'{"f":"' + fields[b"f"] + b'","u":' + (fields[b"u"] or b"0") + b"," + row[1:])
+    return b"[" + b",".join(parts) + b"]"
 
 
 def clicks_drain(*, max_batches: int = 50) -> int:
@@ -396,10 +384,7 @@ def clicks_drain(*, max_batches: int = 50) -> int:
             entries = client.xrange(key, count=DRAIN_BATCH)
             if not entries:
                 return total
-            items = []
-            for _entry_id, fields in entries:
-                items.append((json.loads(fields[b"c"]), fields[b"f"].decode(), int(fields[b"u"])))
-            total += _store_batch(items)
+            total += _store_batch(_batch_of(entries))
         # After the commit: a crash before this line only means the next drain re-reads
         # entries whose rows exist, and ON CONFLICT skips them (the rollups count inserted rows).
         client.xdel(key, *[entry_id for entry_id, _ in entries])

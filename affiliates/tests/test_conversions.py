@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from affiliates import commissions, conversions
@@ -382,3 +383,36 @@ def test_recurring_limit_in_payments(program):
         earned.append(list(conversion.commissions.values_list("amount_minor", flat=True)))
     assert earned == [[500], [500], []]
     assert conversion.attribution["notes"][0]["reason"] == "no_matching_rule"
+
+
+def test_the_drain_fills_the_rollups_once_even_when_a_crash_repeats_a_batch(program, monkeypatch):
+    from affiliates import tracking
+    from affiliates.models import DailySource
+
+    aff = factories.affiliate(program)
+    target = tracking.target_resolve(code=aff.code)
+    returning, first_day = uuid.uuid4(), timezone.now() - timedelta(days=1)
+    plan = [
+        (returning, "https://Blog.Example.net/post", first_day),
+        (returning, "https://blog.example.net/other", timezone.now()),  # a new day: unique again
+        (uuid.uuid4(), "", timezone.now()),
+        (uuid.uuid4(), "https://[2001:db8::1]:8080/x", timezone.now()),
+    ]
+    for visitor, referrer, at in plan:
+        tracking.click_record(target=target, visitor_id=visitor, ip="10.2.3.4", user_agent="Mozilla/5.0",
+                              referrer=referrer, at=at)  # fmt: skip
+        # simulated times: the real-time dedupe must not merge the returning visitor's clicks
+        tracking._redis().delete(tracking.dedupe_key(connection.schema_name, visitor, target.link_id))
+    # a crash after the commit and before XDEL: the next drain reads the same entries again
+    monkeypatch.setattr(tracking.redis.Redis, "xdel", lambda self, *a: 0)
+    assert tracking.clicks_drain() == 4
+    monkeypatch.undo()
+    assert tracking.clicks_drain() == 0
+
+    stats = {s.date: (s.clicks, s.unique_visitors) for s in DailyStat.objects.filter(affiliate=aff)}
+    assert stats == {first_day.date(): (1, 1), timezone.now().date(): (3, 3)}
+    sources = sorted(DailySource.objects.filter(affiliate=aff).values_list("source", "date", "clicks"))
+    today, yesterday = timezone.now().date(), first_day.date()
+    assert sources == [("", today, 1), ("2001:db8::1", today, 1),
+                       ("blog.example.net", yesterday, 1), ("blog.example.net", today, 1)]  # fmt: skip
+    assert Click.objects.count() == 4 and not tracking._redis().xlen(tracking.stream_key(connection.schema_name))
