@@ -139,9 +139,6 @@ def conversion_record(
 ) -> tuple[Conversion, bool]:
     """Record a conversion, attribute it and create its commissions. Returns (conversion, created);
     a repeat of an external id or idempotency key returns the first conversion unchanged."""
-    existing = _existing(program, external_id, idempotency_key)
-    if existing is not None:
-        return existing, False
     try:
         currency = money.currency_clean(currency)
     except money.MoneyError as exc:
@@ -180,7 +177,9 @@ def conversion_record(
                 if customer_external_id
                 else None
             )
-            conversion = Conversion.objects.create(
+            # Inserted once its attribution is known (in _attribute_and_commission): a repeated
+            # external id or key fails there on the unique index, and no row is written twice.
+            conversion = Conversion(
                 program=program,
                 external_id=external_id,
                 idempotency_key=idempotency_key or None,
@@ -315,7 +314,12 @@ def _attribute_and_commission(
     if hinted:
         visitors.add(hinted)
     if customer is not None:
-        known = set(CustomerVisitor.objects.filter(customer=customer).values_list("visitor_id", flat=True))
+        # A customer this request created (its row is locked) has no visitors yet.
+        known = (
+            set()
+            if getattr(customer, "inserted", False)
+            else set(CustomerVisitor.objects.filter(customer=customer).values_list("visitor_id", flat=True))
+        )
         new = visitors - known
         if new:
             CustomerVisitor.objects.bulk_create(
@@ -412,8 +416,10 @@ def _attribute_and_commission(
             held_for_review=bool(flags), approvable_at=approvable_at,
         ))  # fmt: skip
         stats[key]["commission_pending_minor"] += amount
+    conversion.save(force_insert=True)
     ConversionCredit.objects.bulk_create(credits)
     Commission.objects.bulk_create(firsts)
+    conversion._prefetched_objects_cache = {"credits": credits}  # the response needs no re-read
     seconds: list[Commission] = []
     for first in firsts:
         parent = first.affiliate.parent
@@ -427,7 +433,6 @@ def _attribute_and_commission(
             ))  # fmt: skip
             stats[(day, program.id, parent.id, None)]["commission_pending_minor"] += amount
     Commission.objects.bulk_create(seconds)
-    conversion.save(update_fields=["attribution", "flags", "review"])
 
     if customer is not None:
         changed = []

@@ -591,7 +591,8 @@ class ConversionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             occurred_at=data.get("occurred_at"),
             idempotency_key=key,
         )
-        conversion = self.get_queryset().get(pk=conversion.pk)
+        if not created:  # a new one is answered from memory: its credits are attached
+            conversion = self.get_queryset().get(pk=conversion.pk)
         return Response(s.ConversionSerializer(conversion).data, status=201 if created else 200)
 
     @extend_schema(summary="Refund a conversion (full or partial; also chargebacks)", request=s.RefundInputSerializer,
