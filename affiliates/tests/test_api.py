@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from affiliates import services
-from affiliates.models import Affiliate, Click, Commission, Conversion, Link
+from affiliates.models import Affiliate, Click, Commission, Conversion, Link, Program
 from affiliates.tests import factories
 from conftest import host_of
 
@@ -516,3 +516,25 @@ def test_unusable_idempotency_keys_are_a_400(world, key):
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json()["error"]["fields"]
     assert Conversion.objects.count() == 0
+
+
+def test_anonymous_redirects_take_the_short_path_and_a_signed_in_affiliate_is_a_self_click(world):
+    from affiliates import tracking
+
+    anonymous = Client(HTTP_HOST=world.host, HTTP_USER_AGENT="Mozilla/5.0 (X11) Firefox/120")
+    response = anonymous.get(f"/r/{world.aff.code}")
+    # the layers below the short path (here: clickjacking protection) never saw the request
+    assert response.status_code == 302 and "X-Frame-Options" not in response
+    own = world.clients["affiliate"].get(f"/r/{world.aff.code}", HTTP_USER_AGENT="Mozilla/5.0 (X11) Firefox/120")
+    assert own.status_code == 302 and "X-Frame-Options" in own
+    tracking.clicks_drain()
+    assert sorted(Click.objects.values_list("is_self", flat=True)) == [False, True]
+
+
+def test_unknown_code_without_a_default_destination_renders_the_not_found_page(world):
+    Program.objects.update(default_destination="")
+    from affiliates import tracking
+
+    tracking.targets_forget()
+    response = Client(HTTP_HOST=world.host, HTTP_USER_AGENT="Mozilla/5.0").get("/r/nosuchcode")
+    assert response.status_code == 404 and b"<html" in response.content.lower()

@@ -85,6 +85,7 @@ TENANT_LIMIT_SET_CALLS = True
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
+    "affiliates.middleware.ReferralFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
