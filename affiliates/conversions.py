@@ -23,6 +23,7 @@ from affiliates.models import (
     Affiliate,
     Click,
     Commission,
+    CommissionRule,
     Conversion,
     ConversionCredit,
     Coupon,
@@ -136,9 +137,11 @@ def conversion_record(
     coupon: str | None = None,
     occurred_at: datetime | None = None,
     idempotency_key: str | None = None,
+    rules: list[CommissionRule] | None = None,
 ) -> tuple[Conversion, bool]:
     """Record a conversion, attribute it and create its commissions. Returns (conversion, created);
-    a repeat of an external id or idempotency key returns the first conversion unchanged."""
+    a repeat of an external id or idempotency key returns the first conversion unchanged.
+    `rules`: the program's active rules, if the caller has them (`commissions.rules_for`)."""
     try:
         currency = money.currency_clean(currency)
     except money.MoneyError as exc:
@@ -194,7 +197,7 @@ def conversion_record(
             )
             _attribute_and_commission(
                 program=program, conversion=conversion, customer=customer, visitor=visitor, click_id=click_id,
-                code=code, coupon=coupon, customer_email=customer_email.lower(),
+                code=code, coupon=coupon, customer_email=customer_email.lower(), rules=rules,
             )  # fmt: skip
     except IntegrityError:
         # Lost a race for the same external id or key: the winner's row is committed now.
@@ -306,6 +309,7 @@ def _attribute_and_commission(
     code: str | None,
     coupon: str | None,
     customer_email: str,
+    rules: list[CommissionRule] | None,
 ) -> None:
     visitors: set[uuid.UUID] = set()
     if visitor:
@@ -383,7 +387,10 @@ def _attribute_and_commission(
 
     day = conversion.occurred_at.date()
     stats: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    rules = commissions.rules_for(program.id) if shares else []
+    if not shares:
+        rules = []
+    elif rules is None:
+        rules = commissions.rules_for(program.id)
     ctx = commissions.rule_context(conversion=conversion, customer=customer, rules=rules)
     approvable_at = conversion.occurred_at + timedelta(days=program.hold_days)
     credits: list[ConversionCredit] = []

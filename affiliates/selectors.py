@@ -2,18 +2,62 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet, Sum
 
-from affiliates import money
+from affiliates import commissions, money
 from affiliates.errors import AffiliateError
-from affiliates.models import Affiliate, Conversion, DailySource, DailyStat, Program
+from affiliates.models import Affiliate, CommissionRule, Conversion, DailySource, DailyStat, Program
+from config.localcache import cacheable, forget_after_commit, local_cache
 
 _SUMS = ("clicks", "unique_visitors", "conversions", "revenue_minor", "commission_pending_minor",
          "commission_approved_minor", "commission_paid_minor")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Programs:
+    """The tenant's programs and their active rules, as conversion ingestion needs them: read
+    on every conversion, changed a few times a year. Treat as read-only (shared in the process)."""
+
+    by_slug: dict[str, Program]
+    default: Program | None  # the first active program
+    rules: dict[int, list[CommissionRule]]
+
+
+def _programs_key() -> str:
+    return f"#programs:{connection.schema_name}"
+
+
+def programs_snapshot() -> Programs:
+    """From the per-process cache (config.localcache); `programs_forget` after any change to a
+    program or a rule drops it in every process."""
+    key = _programs_key()
+    hit = local_cache.get(key)
+    if hit is not None:
+        return hit
+    generation = local_cache.generation()
+    programs = list(Program.objects.order_by("id"))
+    rules: dict[int, list[CommissionRule]] = defaultdict(list)
+    for rule in commissions.rules_for_programs([p.id for p in programs]):
+        rules[rule.program_id].append(rule)
+    snapshot = Programs(
+        by_slug={p.slug: p for p in programs},
+        default=next((p for p in programs if p.is_active), None),
+        rules=dict(rules),
+    )
+    if cacheable():
+        local_cache.put(key, snapshot, generation=generation)
+    return snapshot
+
+
+def programs_forget() -> None:
+    forget_after_commit([_programs_key()])
 
 
 def affiliate_ids_of(user: Any) -> list[int]:

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from affiliates import codes, destinations, money
 from affiliates.errors import AffiliateError
 from affiliates.models import Affiliate, ApiKey, CommissionRule, Coupon, Link, Program
+from affiliates.selectors import programs_forget
+from config.localcache import forget_after_commit
 
 STAFF_ROLES = frozenset({User.Role.OWNER, User.Role.ADMIN})
 _CODE_ATTEMPTS = 8
@@ -87,6 +89,7 @@ def _program_apply(*, program: Program, fields: dict[str, Any], creating: bool) 
     try:
         with transaction.atomic():
             program.save()
+            programs_forget()
     except IntegrityError:
         raise AffiliateError("slug_taken", "Another program uses that slug.", field="slug", status=409) from None
     return program
@@ -269,6 +272,7 @@ def rule_save(*, rule: CommissionRule, affiliates: list[Affiliate] | None = None
         rule.save()
         if affiliates is not None:
             rule.affiliates.set(affiliates)
+        programs_forget()
     return rule
 
 
@@ -297,8 +301,13 @@ def api_key_create(*, name: str, scopes: list[str], by: User) -> IssuedKey:
     return IssuedKey(api_key=key, secret=secret)
 
 
+def api_key_cache_key(digest: str) -> str:
+    return f"#apikey:{connection.schema_name}:{digest}"
+
+
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        forget_after_commit([api_key_cache_key(api_key.key_hash)])
     return api_key

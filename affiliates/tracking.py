@@ -117,7 +117,16 @@ def dedupe_key(schema: str, visitor: uuid.UUID, link_id: int) -> str:
 
 def is_bot(user_agent: str) -> bool:
     # An empty agent is a script, not a person following a link.
-    return not user_agent.strip() or _detector.is_crawler(user_agent)
+    if not user_agent.strip():
+        return True
+    # Agents of a plausible length are cached (bounded memory however varied the traffic): the
+    # crawler patterns cost about 13 µs an agent, and most visitors share a few browser builds.
+    return _is_crawler(user_agent) if len(user_agent) <= 512 else _detector.is_crawler(user_agent)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_crawler(user_agent: str) -> bool:
+    return _detector.is_crawler(user_agent)
 
 
 def new_click_id() -> uuid.UUID:

@@ -1,6 +1,8 @@
 """API keys for merchants' servers: `Authorization: Bearer ak_<prefix>_<secret>`.
 
-Keys live in the tenant's schema, so a key is only ever found on its own tenant's host."""
+Keys live in the tenant's schema, so a key is only ever found on its own tenant's host. Each
+process keeps the keys it has seen in `config.localcache`; revoking one drops it everywhere
+(pub/sub) before the revocation's response is sent."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from affiliates.models import ApiKey
-from affiliates.services import api_key_digest
+from affiliates.services import api_key_cache_key, api_key_digest
+from config.localcache import cacheable, local_cache
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every call would turn each
 # API read into a write.
@@ -49,12 +52,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             secret = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
-        key = ApiKey.objects.filter(key_hash=api_key_digest(secret), revoked_at__isnull=True).first()
+        digest = api_key_digest(secret)
+        cache_key = api_key_cache_key(digest)
+        key = local_cache.get(cache_key)
         if key is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            generation = local_cache.generation()
+            key = ApiKey.objects.filter(key_hash=digest, revoked_at__isnull=True).first()
+            if key is None:
+                raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            if cacheable():
+                local_cache.put(cache_key, key, generation=generation)
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
         return ApiKeyPrincipal(key), key
 
     def authenticate_header(self, request: Request) -> str:

@@ -355,9 +355,8 @@ class CustomerInputSerializer(serializers.Serializer):
 
 
 class ConversionInputSerializer(serializers.Serializer):
-    program = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Program.objects.all(), required=False, help_text="Default: the first program."
-    )
+    # A slug, looked up by the view in the cached programs (a query per conversion otherwise).
+    program = StrictCharField(max_length=50, required=False, help_text="A program's slug. Default: the first program.")
     external_id = StrictCharField(max_length=255, help_text="Your id for this event: the idempotency key.")
     event_type = StrictCharField(max_length=64, help_text="signup, purchase, subscription_payment or a custom type.")
     amount = StrictCharField(max_length=32, help_text=_AMOUNT_HELP)

@@ -574,8 +574,17 @@ class ConversionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         body.is_valid(raise_exception=True)
         data = body.validated_data
         key = _idempotency_key(request)
+        programs = selectors.programs_snapshot()
+        program = programs.default
+        if data.get("program"):
+            program = programs.by_slug.get(data["program"])
+            if program is None:
+                raise ValidationError({"program": ["No program has that slug."]})
+        if program is None:
+            raise AffiliateError("no_program", "Create a program first.", field="program")
         conversion, created = conversions.conversion_record(
-            program=_program_or_default(data.get("program")),
+            program=program,
+            rules=programs.rules.get(program.id, []),
             external_id=data["external_id"],
             event_type=data["event_type"],
             amount=data["amount"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -14,8 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from affiliates import services
-from affiliates.models import Affiliate, Click, Commission, Conversion, Link, Program
+from affiliates.models import Affiliate, ApiKey, Click, Commission, CommissionRule, Conversion, Link, Program
 from affiliates.tests import factories
+from config.localcache import local_cache
 from conftest import host_of
 
 pytestmark = pytest.mark.django_db
@@ -538,3 +540,29 @@ def test_unknown_code_without_a_default_destination_renders_the_not_found_page(w
     tracking.targets_forget()
     response = Client(HTTP_HOST=world.host, HTTP_USER_AGENT="Mozilla/5.0").get("/r/nosuchcode")
     assert response.status_code == 404 and b"<html" in response.content.lower()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cached_keys_and_rules_change_at_once_outside_a_test_transaction(world):
+    """Outside a transaction the API key and the program's rules come from the per-process
+    cache; revoking the key and changing the rule must still take effect on the next request."""
+    from affiliates import selectors
+
+    assert local_cache.wait_until_subscribed(10)
+    writer = world.clients["key_write"]
+    body = {"event_type": "purchase", "amount": "100.00", "currency": "USD", "code": world.aff.code}
+    first = writer.post("/api/v1/conversions", {**body, "external_id": "c-1"}, content_type="application/json")
+    assert first.status_code == 201
+    assert local_cache.get(f"#programs:{connection.schema_name}") is not None  # it is cached
+    rule = CommissionRule.objects.get(program=world.program)
+    rule.percent = Decimal("50")
+    services.rule_save(rule=rule)
+    second = writer.post("/api/v1/conversions", {**body, "external_id": "c-2"}, content_type="application/json")
+    assert second.status_code == 201
+    amounts = dict(Commission.objects.values_list("conversion__external_id", "amount_minor"))
+    assert amounts["c-2"] == 5000 and amounts["c-1"] != 5000
+    assert selectors.programs_snapshot().rules[world.program.id][0].percent == 50
+
+    services.api_key_revoke(api_key=ApiKey.objects.get(prefix=world.keys["conversions:write"].split("_")[1]))
+    third = writer.post("/api/v1/conversions", {**body, "external_id": "c-3"}, content_type="application/json")
+    assert third.status_code == 401

@@ -27,6 +27,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -136,3 +137,16 @@ class LocalCache:
 
 
 local_cache = LocalCache()
+
+
+def forget_after_commit(keys: list[str]) -> None:
+    """Drop `keys` from this process now and, once the current transaction commits, everywhere
+    (other processes must not re-read the old rows before the new ones are visible)."""
+    local_cache._apply(",".join(keys))
+    transaction.on_commit(lambda: local_cache.forget(keys))
+
+
+def cacheable() -> bool:
+    """Whether what was just read may be cached: not inside a transaction, whose uncommitted
+    writes this connection sees but a rollback would take back."""
+    return not connection.in_atomic_block
