@@ -60,6 +60,23 @@ def programs_forget() -> None:
     forget_after_commit([_programs_key()])
 
 
+def program_resolve(slug: str | None) -> Program:
+    """The program an ingestion call names by slug, or the first active one."""
+    programs = programs_snapshot()
+    if slug:
+        program = programs.by_slug.get(slug)
+        if program is None:
+            raise AffiliateError("program_unknown", "No program has that slug.", field="program")
+        return program
+    if programs.default is None:
+        raise AffiliateError("no_program", "Create a program first.", field="program")
+    return programs.default
+
+
+def program_rules(program: Program) -> list[CommissionRule]:
+    return programs_snapshot().rules.get(program.id, [])
+
+
 def affiliate_ids_of(user: Any) -> list[int]:
     return list(Affiliate.objects.filter(user=user).values_list("id", flat=True))
 

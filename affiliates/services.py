@@ -95,10 +95,6 @@ def _program_apply(*, program: Program, fields: dict[str, Any], creating: bool) 
     return program
 
 
-def program_default() -> Program | None:
-    return Program.objects.filter(is_active=True).order_by("id").first()
-
-
 # --- affiliates -----------------------------------------------------------------------------
 
 

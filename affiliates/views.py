@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from affiliates import destinations, services, tracking
+from affiliates import destinations, selectors, tracking
 
 _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 _SUB = ("sub1", "sub2", "sub3", "sub4", "sub5")
@@ -26,7 +26,7 @@ def _params(request: HttpRequest, names: tuple[str, ...]) -> dict[str, str]:
 def referral_redirect(request: HttpRequest, code: str, slug: str = "") -> HttpResponse:
     target = tracking.target_resolve(code=code, slug=slug)
     if target is None or not target.usable or not target.destination:
-        program = services.program_default()
+        program = selectors.programs_snapshot().default
         if program is not None and program.default_destination:
             # Unknown or inactive codes still reach the merchant, but nothing is recorded.
             return HttpResponseRedirect(program.default_destination)

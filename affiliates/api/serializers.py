@@ -343,10 +343,11 @@ class CustomerSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+_PROGRAM_HELP = "A program's slug. Default: the first active program."
+
+
 class CustomerInputSerializer(serializers.Serializer):
-    program = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Program.objects.all(), required=False, help_text="Default: the first program."
-    )
+    program = StrictCharField(max_length=60, required=False, help_text=_PROGRAM_HELP)
     customer_id = StrictCharField(max_length=255, help_text="Your id for the customer.")
     email = StrictEmailField(required=False, allow_blank=True, default="")
     visitor_id = StrictUUIDField(required=False, allow_null=True)
@@ -355,8 +356,7 @@ class CustomerInputSerializer(serializers.Serializer):
 
 
 class ConversionInputSerializer(serializers.Serializer):
-    # A slug, looked up by the view in the cached programs (a query per conversion otherwise).
-    program = StrictCharField(max_length=50, required=False, help_text="A program's slug. Default: the first program.")
+    program = StrictCharField(max_length=60, required=False, help_text=_PROGRAM_HELP)  # selectors.program_resolve
     external_id = StrictCharField(max_length=255, help_text="Your id for this event: the idempotency key.")
     event_type = StrictCharField(max_length=64, help_text="signup, purchase, subscription_payment or a custom type.")
     amount = StrictCharField(max_length=32, help_text=_AMOUNT_HELP)

@@ -92,13 +92,6 @@ def _idempotency_key(request: Request) -> str | None:
     return key or None
 
 
-def _program_or_default(program: Program | None) -> Program:
-    program = program or services.program_default()
-    if program is None:
-        raise AffiliateError("no_program", "Create a program first.", field="program")
-    return program
-
-
 # --- programs -------------------------------------------------------------------------------
 
 
@@ -491,7 +484,7 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         body.is_valid(raise_exception=True)
         data = body.validated_data
         customer, created = conversions.customer_upsert(
-            program=_program_or_default(data.get("program")),
+            program=selectors.program_resolve(data.get("program")),
             external_id=data["customer_id"],
             email=data["email"],
             visitor_id=data.get("visitor_id"),
@@ -574,17 +567,10 @@ class ConversionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         body.is_valid(raise_exception=True)
         data = body.validated_data
         key = _idempotency_key(request)
-        programs = selectors.programs_snapshot()
-        program = programs.default
-        if data.get("program"):
-            program = programs.by_slug.get(data["program"])
-            if program is None:
-                raise ValidationError({"program": ["No program has that slug."]})
-        if program is None:
-            raise AffiliateError("no_program", "Create a program first.", field="program")
+        program = selectors.program_resolve(data.get("program"))
         conversion, created = conversions.conversion_record(
             program=program,
-            rules=programs.rules.get(program.id, []),
+            rules=selectors.program_rules(program),
             external_id=data["external_id"],
             event_type=data["event_type"],
             amount=data["amount"],

@@ -327,6 +327,7 @@ def test_idempotency_key_header_returns_the_first_result(world):
         ({"metadata": {"k": "v" * 9000}}, "metadata"),
         ({"product_ids": "p1"}, "product_ids"),
         ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
+        ({"program": "no-such-program"}, "program"),
     ],
 )
 def test_bad_conversion_bodies_get_a_field_error_and_write_nothing(world, body, field):
@@ -553,7 +554,7 @@ def test_cached_keys_and_rules_change_at_once_outside_a_test_transaction(world):
     body = {"event_type": "purchase", "amount": "100.00", "currency": "USD", "code": world.aff.code}
     first = writer.post("/api/v1/conversions", {**body, "external_id": "c-1"}, content_type="application/json")
     assert first.status_code == 201
-    assert local_cache.get(f"#programs:{connection.schema_name}") is not None  # it is cached
+    assert local_cache.get(selectors._programs_key()) is not None  # it is cached
     rule = CommissionRule.objects.get(program=world.program)
     rule.percent = Decimal("50")
     services.rule_save(rule=rule)
@@ -566,3 +567,13 @@ def test_cached_keys_and_rules_change_at_once_outside_a_test_transaction(world):
     services.api_key_revoke(api_key=ApiKey.objects.get(prefix=world.keys["conversions:write"].split("_")[1]))
     third = writer.post("/api/v1/conversions", {**body, "external_id": "c-3"}, content_type="application/json")
     assert third.status_code == 401
+
+
+def test_customers_name_their_program_by_slug(world):
+    writer = world.clients["key_write"]
+    unknown = writer.post(
+        "/api/v1/customers", {"program": "nope", "customer_id": "c1"}, content_type="application/json"
+    )
+    assert unknown.status_code == 400 and "program" in unknown.json()["error"]["fields"]
+    known = writer.post("/api/v1/customers", {"program": "main", "customer_id": "c1"}, content_type="application/json")
+    assert known.status_code == 201 and known.json()["program"] == world.program.id
