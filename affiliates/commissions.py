@@ -126,16 +126,24 @@ def commission_amount(
     return amount
 
 
-def rule_context(*, conversion: Conversion, customer: Customer | None, rules: list[CommissionRule]) -> RuleContext:
-    prior = 0
-    needs_count = any(r.first_purchase_only or r.recurring_payments_max is not None for r in rules)
-    if customer is not None and needs_count:
-        # Counting costs a query; only rules with these conditions need it.
-        prior = (
-            Conversion.objects.filter(customer=customer, occurred_at__lt=conversion.occurred_at)
-            .exclude(pk=conversion.pk)
-            .count()
-        )
+def rules_count_prior(rules: list[CommissionRule]) -> bool:
+    """Whether choosing among `rules` needs the customer's count of earlier conversions."""
+    return any(r.first_purchase_only or r.recurring_payments_max is not None for r in rules)
+
+
+def rule_context(
+    *, conversion: Conversion, customer: Customer | None, rules: list[CommissionRule], prior: int | None = None
+) -> RuleContext:
+    """`prior`: the customer's earlier conversions, if the caller counted them already."""
+    if prior is None:
+        prior = 0
+        if customer is not None and rules_count_prior(rules):
+            # Counting costs a query; only rules with these conditions need it.
+            prior = (
+                Conversion.objects.filter(customer=customer, occurred_at__lt=conversion.occurred_at)
+                .exclude(pk=conversion.pk)
+                .count()
+            )
     return RuleContext(
         event_type=conversion.event_type,
         product_ids=frozenset(conversion.product_ids),

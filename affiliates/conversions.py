@@ -11,9 +11,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from affiliates.models import (
     Program,
     Refund,
 )
+from config import sqlrows
 
 BUILTIN_EVENTS = ("signup", "purchase", "subscription_payment")
 MAX_AMOUNT_MINOR = 10**13  # a hundred billion in a two-decimal currency: beyond it, a client bug
@@ -212,15 +213,22 @@ def _customer_locked(*, program: Program, external_id: str, email: str) -> Custo
     """Create or fetch the customer in one statement that also locks its row: conversions of one
     customer run one at a time, because binding and "first purchase" read what the previous
     one wrote."""
-    rows = Customer.objects.raw(
-        "INSERT INTO affiliates_customer (program_id, external_id, email, created_at) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (program_id, external_id) DO UPDATE "
-        "SET email = COALESCE(NULLIF(affiliates_customer.email, ''), excluded.email) "
-        # xmax is 0 only on a row this statement inserted: "created" without a second query.
-        "RETURNING *, (xmax = 0) AS inserted",
-        [program.id, external_id, email, timezone.now()],
-    )
-    return next(iter(rows))
+    with sqlrows.prepared() as cursor:
+        cursor.execute(_CUSTOMER_UPSERT, [program.id, external_id, email, timezone.now()], prepare=True)
+        *values, inserted = cursor.fetchone()
+    customer = Customer.from_db(connection.alias, _CUSTOMER_FIELDS, values)
+    customer.inserted = inserted  # type: ignore[attr-defined]
+    return customer
+
+
+_CUSTOMER_FIELDS = [f.attname for f in Customer._meta.concrete_fields]
+_CUSTOMER_UPSERT = (
+    "INSERT INTO affiliates_customer (program_id, external_id, email, created_at) VALUES (%s, %s, %s, %s) "  # noqa: S608 (columns from the model)
+    "ON CONFLICT (program_id, external_id) DO UPDATE "
+    "SET email = COALESCE(NULLIF(affiliates_customer.email, ''), excluded.email) "
+    # xmax is 0 only on a row this statement inserted: "created" without a second query.
+    f"RETURNING {', '.join(f.column for f in Customer._meta.concrete_fields)}, (xmax = 0)"
+)
 
 
 def _existing(program: Program, external_id: str, idempotency_key: str | None) -> Conversion | None:
@@ -230,23 +238,110 @@ def _existing(program: Program, external_id: str, idempotency_key: str | None) -
     return Conversion.objects.filter(query, program=program).order_by("id").first()
 
 
-def _touchpoints(program: Program, *, visitors: set[uuid.UUID], occurred_at: datetime) -> tuple[list[Click], bool]:
-    if not visitors:
-        return [], False
-    window_start = occurred_at - timedelta(days=program.cookie_window_days)
-    clicks = list(
-        Click.objects.filter(
-            program=program,
-            visitor_id__in=visitors,
-            created_at__gte=window_start,
-            created_at__lte=occurred_at,
-            affiliate__status=Affiliate.Status.APPROVED,
+class _Touch(NamedTuple):
+    """A click considered for attribution, with what the fraud checks and second tier need of
+    its affiliate."""
+
+    id: uuid.UUID
+    affiliate_id: int
+    link_id: int | None
+    created_at: datetime
+    flagged: str
+    is_self: bool
+
+
+@dataclass(frozen=True)
+class _Party:
+    """A credited affiliate: its user's email (self-referral) and parent (second tier)."""
+
+    id: int
+    email: str
+    parent_id: int | None
+    parent_approved: bool
+
+
+# One round trip for everything attribution reads: the visitors (sent, behind the click id,
+# and those already bound to the customer), the binding of new visitors to the customer, the
+# touchpoints inside the window with their affiliates, and, only when a rule needs it, the
+# customer's earlier conversions. Data-modifying CTEs run whether or not the SELECT reads them.
+_CONTEXT_SQL = """
+WITH given(v) AS (SELECT unnest(%(visitors)s::uuid[])),
+hinted(v) AS (SELECT visitor_id FROM affiliates_click WHERE id = %(click)s::uuid AND program_id = %(program)s),
+known(v) AS (SELECT visitor_id FROM affiliates_customervisitor WHERE customer_id = %(customer)s::bigint),
+bound AS (
+    INSERT INTO affiliates_customervisitor (customer_id, visitor_id, created_at)
+    SELECT %(customer)s::bigint, n.v, %(now)s
+    FROM (SELECT v FROM given UNION SELECT v FROM hinted EXCEPT SELECT v FROM known) n
+    WHERE %(customer)s::bigint IS NOT NULL
+    ON CONFLICT DO NOTHING
+),
+-- Visitor by visitor through the (visitor_id, created_at) index, whatever the estimates (OFFSET
+-- 0 and MATERIALIZED keep the planner from flattening this): a prepared statement's generic
+-- plan, on a young tenant's statistics, preferred reading every click of every affiliate.
+clicks AS MATERIALIZED (
+    SELECT c.* FROM (SELECT v FROM given UNION SELECT v FROM hinted UNION SELECT v FROM known) vis
+    CROSS JOIN LATERAL (
+        SELECT id, affiliate_id, link_id, created_at, flagged, is_self FROM affiliates_click
+        WHERE visitor_id = vis.v AND created_at >= %(start)s AND created_at <= %(at)s AND program_id = %(program)s
+        OFFSET 0
+    ) c
+),
+touch AS (
+    SELECT c.id, c.affiliate_id, c.link_id, c.created_at, c.flagged, c.is_self,
+           u.email, a.parent_id, p.status = 'approved' AS parent_approved
+    FROM clicks c
+    JOIN affiliates_affiliate a ON a.id = c.affiliate_id AND a.status = 'approved'
+    JOIN accounts_user u ON u.id = a.user_id
+    LEFT JOIN affiliates_affiliate p ON p.id = a.parent_id
+    ORDER BY c.created_at DESC
+    LIMIT %(limit)s
+)
+SELECT 0, touch.*, NULL FROM touch
+UNION ALL  -- last, also when no click qualifies: the customer's earlier conversions, if asked
+SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, CASE WHEN %(count_prior)s THEN (
+    SELECT count(*) FROM affiliates_conversion WHERE customer_id = %(customer)s::bigint AND occurred_at < %(at)s) END
+ORDER BY 1, 5 DESC
+"""
+
+
+def _context(
+    *,
+    program: Program,
+    occurred_at: datetime,
+    visitor: uuid.UUID | None,
+    click_id: uuid.UUID | None,
+    customer: Customer | None,
+    count_prior: bool,
+) -> tuple[list[_Touch], bool, dict[int, _Party], int]:
+    """(touchpoints newest first, flood-flagged clicks among them, their affiliates, the
+    customer's earlier conversions: 0 unless `count_prior`)."""
+    with sqlrows.prepared() as cursor:
+        cursor.execute(
+            _CONTEXT_SQL,
+            {
+                "visitors": [visitor] if visitor else [],
+                "click": click_id,
+                "program": program.id,
+                "customer": customer.id if customer else None,
+                "now": timezone.now(),
+                "start": occurred_at - timedelta(days=program.cookie_window_days),
+                "at": occurred_at,
+                "limit": MAX_TOUCHPOINTS,
+                "count_prior": count_prior and customer is not None,
+            },
+            prepare=True,
         )
-        .only("id", "affiliate_id", "link_id", "created_at", "flagged", "is_self", "visitor_id")
-        .order_by("-created_at")[:MAX_TOUCHPOINTS]
-    )
+        rows = cursor.fetchall()
+    prior = rows[-1][-1] or 0
+    clicks = [_Touch(*row[1:7]) for row in rows[:-1]]
+    parties = {row[2]: _Party(row[2], row[7], row[8], bool(row[9])) for row in rows[:-1]}
     flooded = any(c.flagged for c in clicks)
-    return [c for c in clicks if not c.flagged], flooded
+    return [c for c in clicks if not c.flagged], flooded, parties, prior
+
+
+def _parties(ids: set[int]) -> dict[int, _Party]:
+    rows = Affiliate.objects.filter(id__in=ids).values_list("id", "user__email", "parent_id", "parent__status")
+    return {i: _Party(i, email, parent, status == Affiliate.Status.APPROVED) for i, email, parent, status in rows}
 
 
 def _attribute(
@@ -254,7 +349,7 @@ def _attribute(
     program: Program,
     conversion: Conversion,
     customer: Customer | None,
-    clicks: list[Click],
+    clicks: list[_Touch],
     coupon_affiliate: Affiliate | None,
     code_affiliate: Affiliate | None,
 ) -> _Attributed:
@@ -311,26 +406,19 @@ def _attribute_and_commission(
     customer_email: str,
     rules: list[CommissionRule] | None,
 ) -> None:
-    visitors: set[uuid.UUID] = set()
-    if visitor:
-        visitors.add(visitor)
-    hinted = _click_visitor(program, click_id)
-    if hinted:
-        visitors.add(hinted)
-    if customer is not None:
-        # A customer this request created (its row is locked) has no visitors yet.
-        known = (
-            set()
-            if getattr(customer, "inserted", False)
-            else set(CustomerVisitor.objects.filter(customer=customer).values_list("visitor_id", flat=True))
-        )
-        new = visitors - known
-        if new:
-            CustomerVisitor.objects.bulk_create(
-                [CustomerVisitor(customer=customer, visitor_id=v) for v in new], ignore_conflicts=True
-            )
-        visitors |= known
-    clicks, flooded = _touchpoints(program, visitors=visitors, occurred_at=conversion.occurred_at)
+    """Attribute the conversion, then write it with its credits, commissions, the customer's
+    binding and the rollups. Three round trips: the context (`_CONTEXT_SQL`), the rules only if
+    the caller has none, and one statement for every write (`_write`); a coupon, a code or a
+    binding costs a query more. This is the conversion API's hot path, measured by
+    `make bench NAME=conversions`."""
+    if rules is None:
+        rules = commissions.rules_for(program.id)
+    count_prior = commissions.rules_count_prior(rules)
+    hinted_click = _click_id(click_id)
+    clicks, flooded, parties, prior = _context(
+        program=program, occurred_at=conversion.occurred_at, visitor=visitor, click_id=hinted_click,
+        customer=customer, count_prior=count_prior,
+    )  # fmt: skip
     coupon_row = None
     if coupon:
         coupon_row = (
@@ -348,11 +436,14 @@ def _attribute_and_commission(
         coupon_affiliate=coupon_row.affiliate if coupon_row else None,
         code_affiliate=code_affiliate,
     )
-    credited = {a.id: a for a in Affiliate.objects.select_related("user", "parent").filter(id__in=result.weights)}
+    missing = set(result.weights) - set(parties)
+    if missing:
+        parties.update(_parties(missing))
+    credited = {a: parties[a] for a in result.weights}
 
     # Fraud checks: any flag sends the conversion to the review queue.
     flags: list[str] = []
-    emails = {a.user.email.lower() for a in credited.values()}
+    emails = {p.email.lower() for p in credited.values()}
     # Merchants often use the email as the customer id, so that is compared too.
     customer_keys = {customer_email, customer.email, customer.external_id.lower()} if customer else {customer_email}
     if (customer_keys - {""}) & emails:
@@ -387,19 +478,14 @@ def _attribute_and_commission(
 
     day = conversion.occurred_at.date()
     stats: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    if not shares:
-        rules = []
-    elif rules is None:
-        rules = commissions.rules_for(program.id)
-    ctx = commissions.rule_context(conversion=conversion, customer=customer, rules=rules)
+    ctx = commissions.rule_context(conversion=conversion, customer=customer, rules=rules, prior=prior)
     approvable_at = conversion.occurred_at + timedelta(days=program.hold_days)
     credits: list[ConversionCredit] = []
     firsts: list[Commission] = []
     for affiliate_id, share in shares.items():
-        affiliate = credited[affiliate_id]
         link_id = result.links.get(affiliate_id)
         credits.append(ConversionCredit(
-            conversion=conversion, affiliate=affiliate, link_id=link_id, weight=result.weights[affiliate_id],
+            conversion=conversion, affiliate_id=affiliate_id, link_id=link_id, weight=result.weights[affiliate_id],
             revenue_minor=share, occurred_at=conversion.occurred_at,
         ))  # fmt: skip
         key = (day, program.id, affiliate_id, link_id)
@@ -418,34 +504,28 @@ def _attribute_and_commission(
             before=conversion.occurred_at,
         )
         firsts.append(Commission(
-            program=program, conversion=conversion, affiliate=affiliate, link_id=link_id, rule=rule,
+            program=program, conversion=conversion, affiliate_id=affiliate_id, link_id=link_id, rule=rule,
             base_minor=share, original_minor=amount, amount_minor=amount, currency=conversion.currency,
             held_for_review=bool(flags), approvable_at=approvable_at,
         ))  # fmt: skip
         stats[key]["commission_pending_minor"] += amount
-    conversion.save(force_insert=True)
-    ConversionCredit.objects.bulk_create(credits)
-    Commission.objects.bulk_create(firsts)
-    conversion._prefetched_objects_cache = {"credits": credits}  # the response needs no re-read
     seconds: list[Commission] = []
     for first in firsts:
-        parent = first.affiliate.parent
-        if parent is not None and program.second_tier_percent > 0 and parent.status == Affiliate.Status.APPROVED:
+        party = credited[first.affiliate_id]
+        if party.parent_id is not None and program.second_tier_percent > 0 and party.parent_approved:
             amount = int(attribution.round_half_up(Decimal(first.amount_minor) * program.second_tier_percent / 100))
             seconds.append(Commission(
-                program=program, conversion=conversion, affiliate=parent, rule=None,
+                program=program, conversion=conversion, affiliate_id=party.parent_id, rule=None,
                 kind=Commission.Kind.SECOND_TIER, source=first, base_minor=first.amount_minor, original_minor=amount,
                 amount_minor=amount, currency=conversion.currency, held_for_review=bool(flags),
                 approvable_at=approvable_at,
             ))  # fmt: skip
-            stats[(day, program.id, parent.id, None)]["commission_pending_minor"] += amount
-    Commission.objects.bulk_create(seconds)
+            stats[(day, program.id, party.parent_id, None)]["commission_pending_minor"] += amount
 
+    customer_changes: dict[str, Any] = {}
     if customer is not None:
-        changed = []
         if customer.first_conversion_at is None:
-            customer.first_conversion_at = conversion.occurred_at
-            changed.append("first_conversion_at")
+            customer_changes["first_conversion_at"] = conversion.occurred_at
         if customer.affiliate_id is None and shares:
             # The largest share wins the customer; ties go to the later touchpoint's affiliate
             # (dicts keep chronological order of first appearance, so take the last maximum).
@@ -453,12 +533,67 @@ def _attribute_and_commission(
             for affiliate_id, weight in result.weights.items():
                 if weight >= best:
                     top, best = affiliate_id, weight
-            customer.affiliate_id = top
-            customer.bound_at = timezone.now()
-            changed += ["affiliate", "bound_at"]
-        if changed:
-            customer.save(update_fields=changed)
-    rollups.stats_add(stats)
+            customer_changes.update(affiliate_id=top, bound_at=timezone.now())
+        for name, value in customer_changes.items():
+            setattr(customer, name, value)
+    _write(conversion=conversion, credits=credits, firsts=firsts, seconds=seconds, customer=customer,
+           customer_changes=customer_changes, stats=stats)  # fmt: skip
+    conversion._prefetched_objects_cache = {"credits": credits}  # the response needs no re-read
+
+
+def _click_id(click_id: str | None) -> uuid.UUID | None:
+    if not click_id:
+        return None
+    try:
+        return uuid.UUID(str(click_id))
+    except ValueError:
+        raise AffiliateError("click_invalid", "Not a click id.", field="click_id") from None
+
+
+def _write(
+    *,
+    conversion: Conversion,
+    credits: list[ConversionCredit],
+    firsts: list[Commission],
+    seconds: list[Commission],
+    customer: Customer | None,
+    customer_changes: dict[str, Any],
+    stats: dict[tuple, dict[str, int]],
+) -> None:
+    """Every write of a conversion in one statement: the conversion, its credits, commissions
+    (a second-tier one points at its first-tier one, found by affiliate), the customer's
+    binding and the rollups. A repeated external id or key fails the whole statement on the
+    unique index (IntegrityError), so nothing of it is written. Rows are built from the model
+    instances with Django's own field adaptation, so every column is covered and typed as
+    the ORM would write it."""
+    parts: list[str] = []
+    params: list[Any] = []
+
+    def cte(name: str, sql: str, values: list[Any]) -> None:
+        parts.append(f"{name} AS ({sql})")
+        params.extend(values)
+
+    conversion_ref = "(SELECT id FROM conv)"
+    cte("conv", *sqlrows.insert([conversion], returning="id"))
+    if credits:
+        cte("credit", *sqlrows.insert(credits, expressions={"conversion_id": conversion_ref}))
+    if firsts:
+        cte("first", *sqlrows.insert(firsts, expressions={"conversion_id": conversion_ref},
+                                     returning="id, affiliate_id"))  # fmt: skip
+    if seconds:
+        source = {id(s): ("(SELECT id FROM first WHERE affiliate_id = %s)", [s.source.affiliate_id]) for s in seconds}
+        cte("second", *sqlrows.insert(seconds, expressions={"conversion_id": conversion_ref,
+                                                             "source_id": lambda obj: source[id(obj)]}))  # fmt: skip
+    if customer is not None and customer_changes:
+        cte("cust", *sqlrows.update(customer, list(customer_changes)))
+    stat_sql = rollups.stats_add_sql(stats)
+    if stat_sql is not None:
+        cte("stat", *stat_sql)
+    with sqlrows.prepared() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT id FROM conv", params, prepare=True)  # noqa: S608
+        conversion.pk = cursor.fetchone()[0]
+    conversion._state.adding = False
+    conversion._state.db = connection.alias
 
 
 # --- refunds --------------------------------------------------------------------------------

@@ -24,24 +24,32 @@ _STAT_COLUMNS = (
 
 def stats_add(rows: dict[tuple[date, int, int, int | None], dict[str, int]]) -> None:
     """Add deltas to DailyStat rows keyed by (date, program, affiliate, link)."""
+    statement = stats_add_sql(rows)
+    if statement is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+
+
+def stats_add_sql(rows: dict[tuple[date, int, int, int | None], dict[str, int]]) -> tuple[str, list] | None:
+    """The upsert behind `stats_add`, for a caller that runs it inside a statement of its own
+    (as a CTE); None when there is nothing to add."""
     rows = {key: deltas for key, deltas in rows.items() if any(deltas.values())}
     if not rows:
-        return
+        return None
     values = []
     params: list = []
+    # Sorted keys: two writers lock the same rows in the same order, so they cannot deadlock
+    # (the click drain in `tracking` sorts its rollup rows the same way, in SQL).
     for (day, program_id, affiliate_id, link_id), deltas in sorted(rows.items(), key=lambda kv: _lock_order(kv[0])):
         values.append("(%s, %s, %s, %s" + ", %s" * len(_STAT_COLUMNS) + ")")
         params.extend([day, program_id, affiliate_id, link_id, *(deltas.get(c, 0) for c in _STAT_COLUMNS)])
     updates = ", ".join(f"{c} = affiliates_dailystat.{c} + excluded.{c}" for c in _STAT_COLUMNS)
-    # Sorted keys: two writers lock the same rows in the same order, so they cannot deadlock
-    # (the click drain in `tracking` sorts its rollup rows the same way, in SQL).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO affiliates_dailystat (date, program_id, affiliate_id, link_id, {', '.join(_STAT_COLUMNS)}) "  # noqa: S608
-            f"VALUES {', '.join(values)} "
-            f"ON CONFLICT (date, affiliate_id, link_id) DO UPDATE SET {updates}",
-            params,
-        )
+    return (
+        f"INSERT INTO affiliates_dailystat (date, program_id, affiliate_id, link_id, {', '.join(_STAT_COLUMNS)}) "  # noqa: S608
+        f"VALUES {', '.join(values)} "
+        f"ON CONFLICT (date, affiliate_id, link_id) DO UPDATE SET {updates}",
+        params,
+    )
 
 
 def _lock_order(key: tuple[date, int, int, int | None]) -> tuple:

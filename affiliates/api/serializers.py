@@ -24,7 +24,7 @@ from affiliates.models import (
     Link,
     Program,
 )
-from config.api import StrictCharField, StrictEmailField, StrictUUIDField
+from config.api import FieldsBuiltOnce, StrictCharField, StrictEmailField, StrictUUIDField
 
 
 class BoundedDictField(serializers.DictField):
@@ -385,7 +385,7 @@ class CreditSerializer(serializers.Serializer):
     revenue = MinorAmountField(source="revenue_minor", currency_from="conversion.currency")
 
 
-class ConversionSerializer(serializers.ModelSerializer):
+class ConversionSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     amount = MinorAmountField(source="amount_minor")
     refunded = MinorAmountField(source="refunded_minor")
     customer_id = serializers.CharField(source="customer.external_id", default=None, read_only=True)

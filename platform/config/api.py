@@ -55,6 +55,23 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
+class FieldsBuiltOnce:
+    """For output-only serializers on hot paths: fields built and bound once per class. A
+    ModelSerializer otherwise rebuilds its fields from the model for every instance it renders,
+    which on `POST /api/v1/conversions` cost more than rendering the response. Only for
+    serializers that never take input and whose fields never read the context (the request):
+    the fields stay bound to the first instance."""
+
+    @property
+    def fields(self):
+        cls = type(self)
+        built = cls.__dict__.get("_fields_built")
+        if built is None:
+            built = super().fields
+            cls._fields_built = built
+        return built
+
+
 class FieldErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()

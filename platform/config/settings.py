@@ -124,6 +124,12 @@ DATABASES["default"]["HOST"] = unquote(str(DATABASES["default"].get("HOST") or "
 # Persistent connections: a new connection per request costs more than the request itself.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Prepared statements only where asked for (`config.sqlrows.prepared`, the hot paths): Django's
+# own queries bind on the client and are never prepared. Turn them off behind a pooler in
+# transaction mode (PgBouncer), which cannot keep a prepared statement on one server connection.
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+    2**31 - 1 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+)
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("DATABASE_TEST_NAME", default="test_affiliate_platform")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
