@@ -7,6 +7,7 @@ so concurrent writers never lose an increment and no one reads-then-writes a cou
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from django.db import connection
@@ -32,24 +33,29 @@ def stats_add(rows: dict[tuple[date, int, int, int | None], dict[str, int]]) -> 
 
 def stats_add_sql(rows: dict[tuple[date, int, int, int | None], dict[str, int]]) -> tuple[str, list] | None:
     """The upsert behind `stats_add`, for a caller that runs it inside a statement of its own
-    (as a CTE); None when there is nothing to add."""
+    (as a CTE); None when there is nothing to add. The rows travel as one JSON parameter, so
+    the statement's text and parameter count stay the same however many rows there are."""
     rows = {key: deltas for key, deltas in rows.items() if any(deltas.values())}
     if not rows:
         return None
-    values = []
-    params: list = []
     # Sorted keys: two writers lock the same rows in the same order, so they cannot deadlock
     # (the click drain in `tracking` sorts its rollup rows the same way, in SQL).
-    for (day, program_id, affiliate_id, link_id), deltas in sorted(rows.items(), key=lambda kv: _lock_order(kv[0])):
-        values.append("(%s, %s, %s, %s" + ", %s" * len(_STAT_COLUMNS) + ")")
-        params.extend([day, program_id, affiliate_id, link_id, *(deltas.get(c, 0) for c in _STAT_COLUMNS)])
-    updates = ", ".join(f"{c} = affiliates_dailystat.{c} + excluded.{c}" for c in _STAT_COLUMNS)
-    return (
-        f"INSERT INTO affiliates_dailystat (date, program_id, affiliate_id, link_id, {', '.join(_STAT_COLUMNS)}) "  # noqa: S608
-        f"VALUES {', '.join(values)} "
-        f"ON CONFLICT (date, affiliate_id, link_id) DO UPDATE SET {updates}",
-        params,
-    )
+    records = [
+        {"d": day.isoformat(), "p": program_id, "a": affiliate_id, "l": link_id,
+         **{c: deltas.get(c, 0) for c in _STAT_COLUMNS}}
+        for (day, program_id, affiliate_id, link_id), deltas in sorted(rows.items(), key=lambda kv: _lock_order(kv[0]))
+    ]  # fmt: skip
+    return _STATS_SQL, [json.dumps(records)]
+
+
+_STATS_SQL = (
+    f"INSERT INTO affiliates_dailystat (date, program_id, affiliate_id, link_id, {', '.join(_STAT_COLUMNS)}) "  # noqa: S608
+    f"SELECT d, p, a, l, {', '.join(_STAT_COLUMNS)} FROM jsonb_to_recordset(%s::jsonb) "
+    f"AS r(d date, p bigint, a bigint, l bigint, {', '.join(f'{c} bigint' for c in _STAT_COLUMNS)}) "
+    "ORDER BY d, p, a, l NULLS LAST "
+    f"ON CONFLICT (date, affiliate_id, link_id) DO UPDATE "
+    f"SET {', '.join(f'{c} = affiliates_dailystat.{c} + excluded.{c}' for c in _STAT_COLUMNS)}"
+)
 
 
 def _lock_order(key: tuple[date, int, int, int | None]) -> tuple:

@@ -355,7 +355,7 @@ class CustomerInputSerializer(serializers.Serializer):
     code = StrictCharField(required=False, max_length=64)
 
 
-class ConversionInputSerializer(serializers.Serializer):
+class ConversionInputSerializer(FieldsBuiltOnce, serializers.Serializer):
     program = StrictCharField(max_length=60, required=False, help_text=_PROGRAM_HELP)  # selectors.program_resolve
     external_id = StrictCharField(max_length=255, help_text="Your id for this event: the idempotency key.")
     event_type = StrictCharField(max_length=64, help_text="signup, purchase, subscription_payment or a custom type.")

@@ -56,11 +56,12 @@ class StrictUUIDField(serializers.UUIDField):
 
 
 class FieldsBuiltOnce:
-    """For output-only serializers on hot paths: fields built and bound once per class. A
-    ModelSerializer otherwise rebuilds its fields from the model for every instance it renders,
-    which on `POST /api/v1/conversions` cost more than rendering the response. Only for
-    serializers that never take input and whose fields never read the context (the request):
-    the fields stay bound to the first instance."""
+    """For serializers on hot paths: fields built and bound once per class. DRF otherwise deep-
+    copies (a ModelSerializer: rebuilds from the model) every field for every instance, which on
+    `POST /api/v1/conversions` cost more than validating the body or rendering the response.
+    The fields stay bound to the first instance, so only for serializers whose fields keep no
+    state of their own: none reads the context (the request), and none is used with
+    `partial=True` (a field asks its root whether the validation is partial)."""
 
     @property
     def fields(self):

@@ -33,8 +33,14 @@ def insert(objs: Sequence[Model], *, expressions: Expressions | None = None, ret
         for field in fields:
             expression = expressions.get(field.attname)
             if expression is None:
-                cells.append("%s")
-                params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+                value = field.get_db_prep_save(field.pre_save(obj, True), connection)
+                # NULL in the text, not a parameter: psycopg caches the parsing of statements
+                # of at most 50 parameters, and most nullable columns are NULL on insert.
+                if value is None:
+                    cells.append("NULL")
+                else:
+                    cells.append("%s")
+                    params.append(value)
             elif callable(expression):
                 sql, values = expression(obj)
                 cells.append(sql)
