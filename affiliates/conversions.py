@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -174,13 +175,16 @@ def conversion_record(
     tracking.clicks_flush()
     hints = {k: v for k, v in {"click_id": click_id, "visitor_id": str(visitor) if visitor else None,
                                 "code": code, "coupon": coupon}.items() if v}  # fmt: skip
+    if rules is None:
+        rules = commissions.rules_for(program.id)
+    hinted_click = _click_id(click_id)
     try:
-        with transaction.atomic():
-            customer = (
-                _customer_locked(program=program, external_id=customer_external_id, email=customer_email.lower())
-                if customer_external_id
-                else None
-            )
+        with transaction.atomic(), sqlrows.prepared():  # one cursor for every statement
+            customer, clicks, flooded, parties, prior = _load(
+                program=program, customer_external_id=customer_external_id, customer_email=customer_email.lower(),
+                occurred_at=occurred_at, visitor=visitor, click_id=hinted_click,
+                count_prior=commissions.rules_count_prior(rules),
+            )  # fmt: skip
             # Inserted once its attribution is known (in _attribute_and_commission): a repeated
             # external id or key fails there on the unique index, and no row is written twice.
             conversion = Conversion(
@@ -197,8 +201,9 @@ def conversion_record(
                 occurred_at=occurred_at,
             )
             _attribute_and_commission(
-                program=program, conversion=conversion, customer=customer, visitor=visitor, click_id=click_id,
-                code=code, coupon=coupon, customer_email=customer_email.lower(), rules=rules,
+                program=program, conversion=conversion, customer=customer, clicks=clicks, flooded=flooded,
+                parties=parties, prior=prior, code=code, coupon=coupon, customer_email=customer_email.lower(),
+                rules=rules,
             )  # fmt: skip
     except IntegrityError:
         # Lost a race for the same external id or key: the winner's row is committed now.
@@ -260,19 +265,23 @@ class _Party:
     parent_approved: bool
 
 
-# One round trip for everything attribution reads: the visitors (sent, behind the click id,
-# and those already bound to the customer), the binding of new visitors to the customer, the
+# Everything attribution reads, in one statement: the visitors (sent, behind the click id, and
+# those already bound to the customer), the binding of new visitors to the customer, the
 # touchpoints inside the window with their affiliates, and, only when a rule needs it, the
 # customer's earlier conversions. Data-modifying CTEs run whether or not the SELECT reads them.
+# It names the customer by external id, not row id, so that it can travel in one round trip
+# with the customer's upsert (`_load`); being a statement of its own, it reads after the
+# upsert has locked the customer, so it sees whatever an earlier conversion of the customer
+# committed.
 _CONTEXT_SQL = """
 WITH given(v) AS (SELECT unnest(%(visitors)s::uuid[])),
 hinted(v) AS (SELECT visitor_id FROM affiliates_click WHERE id = %(click)s::uuid AND program_id = %(program)s),
-known(v) AS (SELECT visitor_id FROM affiliates_customervisitor WHERE customer_id = %(customer)s::bigint),
+cust AS (SELECT id FROM affiliates_customer WHERE program_id = %(program)s AND external_id = %(customer)s::text),
+known(v) AS (SELECT visitor_id FROM affiliates_customervisitor WHERE customer_id = (SELECT id FROM cust)),
 bound AS (
     INSERT INTO affiliates_customervisitor (customer_id, visitor_id, created_at)
-    SELECT %(customer)s::bigint, n.v, %(now)s
-    FROM (SELECT v FROM given UNION SELECT v FROM hinted EXCEPT SELECT v FROM known) n
-    WHERE %(customer)s::bigint IS NOT NULL
+    SELECT cust.id, n.v, %(now)s
+    FROM cust, (SELECT v FROM given UNION SELECT v FROM hinted EXCEPT SELECT v FROM known) n
     ON CONFLICT DO NOTHING
 ),
 -- Visitor by visitor through the (visitor_id, created_at) index, whatever the estimates (OFFSET
@@ -299,44 +308,54 @@ touch AS (
 SELECT 0, touch.*, NULL FROM touch
 UNION ALL  -- last, also when no click qualifies: the customer's earlier conversions, if asked
 SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, CASE WHEN %(count_prior)s THEN (
-    SELECT count(*) FROM affiliates_conversion WHERE customer_id = %(customer)s::bigint AND occurred_at < %(at)s) END
+    SELECT count(*) FROM affiliates_conversion WHERE customer_id = (SELECT id FROM cust) AND occurred_at < %(at)s) END
 ORDER BY 1, 5 DESC
 """
 
 
-def _context(
+def _load(
     *,
     program: Program,
+    customer_external_id: str | None,
+    customer_email: str,
     occurred_at: datetime,
     visitor: uuid.UUID | None,
     click_id: uuid.UUID | None,
-    customer: Customer | None,
     count_prior: bool,
-) -> tuple[list[_Touch], bool, dict[int, _Party], int]:
-    """(touchpoints newest first, flood-flagged clicks among them, their affiliates, the
-    customer's earlier conversions: 0 unless `count_prior`)."""
-    with sqlrows.prepared() as cursor:
-        cursor.execute(
-            _CONTEXT_SQL,
-            {
-                "visitors": [visitor] if visitor else [],
-                "click": click_id,
-                "program": program.id,
-                "customer": customer.id if customer else None,
-                "now": timezone.now(),
-                "start": occurred_at - timedelta(days=program.cookie_window_days),
-                "at": occurred_at,
-                "limit": MAX_TOUCHPOINTS,
-                "count_prior": count_prior and customer is not None,
-            },
-            prepare=True,
-        )
-        rows = cursor.fetchall()
+) -> tuple[Customer | None, list[_Touch], bool, dict[int, _Party], int]:
+    """(the customer, created or found and locked; touchpoints newest first; whether flood-flagged
+    clicks were among them; their affiliates; the customer's earlier conversions, 0 unless
+    `count_prior`). The transaction's BEGIN, the upsert and the context go to PostgreSQL in one
+    pipeline: one round trip instead of three."""
+    params = {
+        "visitors": [visitor] if visitor else [],
+        "click": click_id,
+        "program": program.id,
+        "customer": customer_external_id,
+        "now": timezone.now(),
+        "start": occurred_at - timedelta(days=program.cookie_window_days),
+        "at": occurred_at,
+        "limit": MAX_TOUCHPOINTS,
+        "count_prior": count_prior and customer_external_id is not None,
+    }
+    with sqlrows.prepared() as cursor, psycopg.Cursor(cursor.connection) as context:
+        with cursor.connection.pipeline():
+            if customer_external_id:
+                cursor.execute(
+                    _CUSTOMER_UPSERT, [program.id, customer_external_id, customer_email, params["now"]], prepare=True
+                )
+            context.execute(_CONTEXT_SQL, params, prepare=True)
+        customer = None
+        if customer_external_id:
+            *values, inserted = cursor.fetchone()
+            customer = Customer.from_db(connection.alias, _CUSTOMER_FIELDS, values)
+            customer.inserted = inserted  # type: ignore[attr-defined]
+        rows = context.fetchall()
     prior = rows[-1][-1] or 0
     clicks = [_Touch(*row[1:7]) for row in rows[:-1]]
     parties = {row[2]: _Party(row[2], row[7], row[8], bool(row[9])) for row in rows[:-1]}
     flooded = any(c.flagged for c in clicks)
-    return [c for c in clicks if not c.flagged], flooded, parties, prior
+    return customer, [c for c in clicks if not c.flagged], flooded, parties, prior
 
 
 def _parties(ids: set[int]) -> dict[int, _Party]:
@@ -399,26 +418,19 @@ def _attribute_and_commission(
     program: Program,
     conversion: Conversion,
     customer: Customer | None,
-    visitor: uuid.UUID | None,
-    click_id: str | None,
+    clicks: list[_Touch],
+    flooded: bool,
+    parties: dict[int, _Party],
+    prior: int,
     code: str | None,
     coupon: str | None,
     customer_email: str,
-    rules: list[CommissionRule] | None,
+    rules: list[CommissionRule],
 ) -> None:
-    """Attribute the conversion, then write it with its credits, commissions, the customer's
-    binding and the rollups. Three round trips: the context (`_CONTEXT_SQL`), the rules only if
-    the caller has none, and one statement for every write (`_write`); a coupon, a code or a
-    binding costs a query more. This is the conversion API's hot path, measured by
-    `make bench NAME=conversions`."""
-    if rules is None:
-        rules = commissions.rules_for(program.id)
-    count_prior = commissions.rules_count_prior(rules)
-    hinted_click = _click_id(click_id)
-    clicks, flooded, parties, prior = _context(
-        program=program, occurred_at=conversion.occurred_at, visitor=visitor, click_id=hinted_click,
-        customer=customer, count_prior=count_prior,
-    )  # fmt: skip
+    """Attribute the conversion (from what `_load` read), then write it with its credits,
+    commissions, the customer's binding and the rollups in one statement (`_write`); a coupon, a
+    code or a binding costs a query more. With `_load` and the commit, three round trips to
+    PostgreSQL: this is the conversion API's hot path, measured by `make bench NAME=conversions`."""
     coupon_row = None
     if coupon:
         coupon_row = (

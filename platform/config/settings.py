@@ -123,7 +123,7 @@ DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASES["default"]["HOST"] = unquote(str(DATABASES["default"].get("HOST") or ""))
 # Persistent connections: a new connection per request costs more than the request itself.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 # Prepared statements only where asked for (`config.sqlrows.prepared`, the hot paths): Django's
 # own queries bind on the client and are never prepared. Turn them off behind a pooler in
 # transaction mode (PgBouncer), which cannot keep a prepared statement on one server connection.

@@ -78,11 +78,21 @@ def prepared() -> Iterator[psycopg.Cursor]:
 
     Opened through Django's cursor, so the tenant's search_path is set first (PostgreSQL
     re-plans a prepared statement by itself when the search_path differs), and errors come out
-    as Django's (IntegrityError...). Not for a pooler in transaction mode (PgBouncer), which
-    does not keep prepared statements on one server connection."""
+    as Django's (IntegrityError...). Nested uses share the outermost cursor: a hot path opens
+    one for all its statements. Not for a pooler in transaction mode (PgBouncer), which does
+    not keep prepared statements on one server connection."""
+    outer = getattr(connection, "_prepared_cursor", None)
+    if outer is not None and outer.connection is connection.connection and not outer.closed:
+        with connection.wrap_database_errors:
+            yield outer
+        return
     with (
         connection.cursor() as wrapper,
         connection.wrap_database_errors,
         psycopg.Cursor(wrapper.cursor.connection) as cursor,
     ):
-        yield cursor
+        connection._prepared_cursor = cursor
+        try:
+            yield cursor
+        finally:
+            connection._prepared_cursor = None
