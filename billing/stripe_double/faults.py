@@ -75,7 +75,9 @@ class FaultRule:
         """The answer an `error` rule gives."""
         if self.status == 429:
             if self.code == "lock_timeout":
-                return errors.lock_timeout(retry_after=self.retry_after, should_retry=self.should_retry)
+                # Stripe marks lock timeouts retryable (Stripe-Should-Retry: true) unless the rule says otherwise.
+                should_retry = True if self.should_retry is None else self.should_retry
+                return errors.lock_timeout(retry_after=self.retry_after, should_retry=should_retry)
             return errors.rate_limit(retry_after=self.retry_after, should_retry=self.should_retry)
         if self.status >= 500:
             error = errors.api_error(self.status)
