@@ -1,0 +1,58 @@
+"""Writes of the payouts feature. Run inside the tenant's schema."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from affiliates import money
+from billing.errors import BillingError
+from billing.models import LedgerAccount, LedgerEntry
+
+
+def _account_locked(currency: str) -> LedgerAccount:
+    account, _ = LedgerAccount.objects.get_or_create(currency=currency)
+    return LedgerAccount.objects.select_for_update().get(pk=account.pk)
+
+
+def _balance(account: LedgerAccount) -> int:
+    return account.entries.aggregate(s=Sum("amount_minor"))["s"] or 0
+
+
+def ledger_post(
+    *, kind: str, currency: str, amount_minor: int, reference: str, stripe_id: str = "", memo: str = ""
+) -> tuple[LedgerEntry, bool]:
+    """Append one entry: a credit (funding, reversal: amount > 0) or a transfer's debit (amount
+    < 0, refused with `insufficient_funds` when the balance does not cover it). Idempotent by
+    `reference`: a repeat returns the first entry and `False`, whatever else it says. The
+    debit's check and its insert run under the currency's account lock, so concurrent debits
+    never overdraw."""
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor == 0:
+        raise BillingError("amount_invalid", "A ledger entry moves a non-zero whole number of minor units.")
+    if (kind == LedgerEntry.Kind.TRANSFER) != (amount_minor < 0):
+        raise BillingError("amount_sign", "Transfers debit the ledger; funding and reversals credit it.")
+    with transaction.atomic():
+        found = LedgerEntry.objects.filter(reference=reference).first()
+        if found is not None:
+            return found, False
+        account = _account_locked(currency)
+        if amount_minor < 0:
+            available = _balance(account)
+            if available + amount_minor < 0:
+                missing = -(available + amount_minor)
+                raise BillingError(
+                    "insufficient_funds",
+                    f"The payout balance is {money.format_minor(available, currency)} {currency}; "
+                    f"{money.format_minor(missing, currency)} {currency} more is needed.",
+                    status=409,
+                )
+        try:
+            with transaction.atomic():
+                entry = LedgerEntry.objects.create(
+                    account=account, kind=kind, amount_minor=amount_minor, reference=reference,
+                    stripe_id=stripe_id, memo=memo,
+                )  # fmt: skip
+        except IntegrityError:
+            # The same reference, committed by another transaction since the check above.
+            return LedgerEntry.objects.get(reference=reference), False
+    return entry, True
