@@ -80,6 +80,11 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/balance", lambda s, c, a: s.balance_get(c.account or PLATFORM), connect=True),
     _route("POST", "/v1/checkout/sessions", lambda s, c, a: s.checkout_session_create(c.params, c.request)),
     _route("GET", "/v1/checkout/sessions/{session}", lambda s, c, a: s.checkout_session_get(a["session"])),
+    _route(
+        "POST",
+        "/v1/checkout/sessions/{session}/expire",
+        lambda s, c, a: s.checkout_session_expire(a["session"], c.request),
+    ),
     _route("GET", "/v1/payment_intents/{intent}", lambda s, c, a: s.payment_intent_get(a["intent"])),
     _route("GET", "/v1/payouts", lambda s, c, a: s.payout_list(c.account or PLATFORM, c.params), connect=True),
     _route(

@@ -176,6 +176,8 @@ def _payout(double: StripeDouble, request: Request, args: dict[str, str]) -> Rep
     unknown = set(data) - {"amount", "currency", "status", "failure_code"}
     if unknown:
         raise ControlError(f"unknown fields: {sorted(unknown)}")
+    if data.get("amount") is not None and not isinstance(data["amount"], int):
+        raise ControlError("amount must be an integer (cents)")
     try:
         payout = double.state.payout_emit(
             args["account"],

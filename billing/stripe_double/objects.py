@@ -95,7 +95,7 @@ def account_new(*, params: Mapping[str, Any], now: int) -> Obj:
     agreement = _nested(params, "tos_acceptance").get("service_agreement")
     if agreement:
         account["tos_acceptance"]["service_agreement"] = agreement
-    _merge_business_profile(account, params)
+    business_profile_merge(account, params)
     return account
 
 
@@ -474,7 +474,8 @@ def _requested_capabilities(params: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def _merge_business_profile(account: Obj, params: Mapping[str, Any]) -> None:
+def business_profile_merge(account: Obj, params: Mapping[str, Any]) -> None:
+    """Set the `business_profile[...]` strings a request sends (an empty string clears one)."""
     for key, value in _nested(params, "business_profile").items():
         if key in account["business_profile"] and isinstance(value, str):
             account["business_profile"][key] = value or None

@@ -5,6 +5,10 @@ holding it (latency and network I/O never happen under the lock). Operations tha
 answer with an error raise `errors.StripeError`; page flows (onboarding, checkout) raise
 `LookupError` for unknown links and sessions and answer with a `Redirect` where Stripe redirects.
 Events are stored and handed to the webhook sink as they are made.
+
+One class on purpose, though longer than the usual 400 lines: every operation shares one lock and
+one set of collections, and an operation often touches several resources at once (a transfer moves
+two balances and makes an event); split by resource, the locking would be spread over files.
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ class DoubleState:
             account["metadata"] = forms.metadata(params, current=account["metadata"])
             if "email" in params:
                 account["email"] = forms.optional_str(params, "email")
+            objects.business_profile_merge(account, params)
             previous = {key: value for key, value in before.items() if account[key] != value}
             if previous:
                 self._emit("account.updated", account, account=account_id, request=request, previous=previous)
@@ -344,17 +349,27 @@ class DoubleState:
 
     def checkout_session_get(self, session_id: str) -> Obj:
         with self._lock:
-            session = self._data.checkout_sessions.get(session_id)
-            if session is None:
-                raise errors.resource_missing("checkout.session", session_id)
-            return self._view(session)
+            return self._view(self._session(session_id))
+
+    def checkout_session_expire(self, session_id: str, request: RequestInfo) -> Obj:
+        """`POST /v1/checkout/sessions/{id}/expire`: only open sessions can be expired."""
+        with self._lock:
+            session = self._session(session_id)
+            if session["status"] != "open":
+                raise errors.StripeError(
+                    400,
+                    f'Only Checkout Sessions with a status in ["open"] can be expired. '
+                    f'This Checkout Session has a status of "{session["status"]}".',
+                )
+            self._expire(session, request)
+            return self._changed(session)
 
     def checkout_page(self, session_id: str) -> Obj:
         with self._lock:
-            session = self._data.checkout_sessions.get(session_id)
-            if session is None:
-                raise LookupError(f"no checkout session {session_id}")
-            return self._view(session)
+            try:
+                return self._view(self._session(session_id))
+            except errors.StripeError as exc:
+                raise LookupError(f"no checkout session {session_id}") from exc
 
     def checkout_pay(self, session_id: str) -> Redirect:
         """Pay an open session: a succeeded payment intent, the platform's balance credited with the
@@ -363,15 +378,13 @@ class DoubleState:
         Raises LookupError for an unknown session, ValueError for one that is no longer open.
         """
         with self._lock:
-            session = self._data.checkout_sessions.get(session_id)
-            if session is None:
-                raise LookupError(f"no checkout session {session_id}")
-            now = _now()
-            if session["status"] == "open" and now >= session["expires_at"]:
-                session["status"] = "expired"
-                self._emit("checkout.session.expired", session)
+            try:
+                session = self._session(session_id)
+            except errors.StripeError as exc:
+                raise LookupError(f"no checkout session {session_id}") from exc
             if session["status"] != "open":
                 raise ValueError(f"checkout session {session_id} is {session['status']}")
+            now = _now()
             intent = objects.payment_intent_succeeded(session=session, now=now)
             self._data.payment_intents[intent["id"]] = intent
             session.update(
@@ -387,6 +400,20 @@ class DoubleState:
             self._touch()
             success_url = session["success_url"] or ""
             return Redirect(success_url.replace("{CHECKOUT_SESSION_ID}", session_id))
+
+    def _session(self, session_id: str) -> Obj:
+        """The session, expired first if its time has come (Stripe expires sessions at `expires_at`)."""
+        session = self._data.checkout_sessions.get(session_id)
+        if session is None:
+            raise errors.resource_missing("checkout.session", session_id)
+        if session["status"] == "open" and _now() >= session["expires_at"]:
+            self._expire(session, None)
+        return session
+
+    def _expire(self, session: Obj, request: RequestInfo | None) -> None:
+        session.update(status="expired", url=None)
+        self._emit("checkout.session.expired", session, request=request)
+        self._touch()
 
     def payment_intent_get(self, intent_id: str) -> Obj:
         with self._lock:
@@ -416,8 +443,8 @@ class DoubleState:
             currency = (currency or account["default_currency"]).lower()
             funds = self._funds(account_id, currency)
             amount = funds["available"] if amount is None else amount
-            if amount <= 0:
-                raise ValueError(f"nothing to pay out: {account_id} has {funds['available']} {currency} available")
+            if amount <= 0 or amount > funds["available"]:
+                raise ValueError(f"cannot pay out {amount}: {account_id} has {funds['available']} {currency} available")
             funds["available"] -= amount
             payout = objects.payout_new(
                 amount=amount, currency=currency, status=status, failure_code=failure_code, now=_now()

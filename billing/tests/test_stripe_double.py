@@ -23,7 +23,9 @@ import requests
 import stripe
 
 from billing.stripe_double import RunningDouble, running
+from billing.stripe_double import __main__ as main_module
 from billing.stripe_double import errors as double_errors
+from billing.stripe_double import state as state_module
 from billing.stripe_double.forms import decode
 from billing.stripe_double.idempotency import IdempotencyStore, StoredResponse
 from billing.stripe_double.webhooks import signature_header
@@ -285,14 +287,19 @@ def test_account_update_merges_metadata_and_emits_account_updated(
 ):
     account = express_account(client)
 
-    updated = client.v1.accounts.update(account.id, params={"metadata": {"affiliate_id": "", "program": "p1"}})
+    updated = client.v1.accounts.update(
+        account.id,
+        params={"metadata": {"affiliate_id": "", "program": "p1"}, "business_profile": {"url": "https://aff.example"}},
+    )
 
     assert updated.metadata.to_dict() == {"tenant": "acme", "program": "p1"}
+    assert updated.business_profile.url == "https://aff.example"
     assert client.v1.accounts.retrieve(account.id).metadata.to_dict() == {"tenant": "acme", "program": "p1"}
     assert double.wait_for_webhooks()
     [event] = receiver.events("account.updated")
     assert event["account"] == account.id
-    assert event["data"]["previous_attributes"] == {"metadata": {"tenant": "acme", "affiliate_id": "42"}}
+    assert event["data"]["previous_attributes"]["metadata"] == {"tenant": "acme", "affiliate_id": "42"}
+    assert event["data"]["previous_attributes"]["business_profile"]["url"] is None
 
 
 def test_retrieving_an_unknown_account_is_resource_missing(client: stripe.StripeClient):
@@ -545,11 +552,14 @@ def test_reversals_update_the_transfer_credit_the_balance_and_emit_transfer_reve
     after_transfer = platform_available(double)
 
     partial = client.v1.transfers.reversals.create(transfer.id, params={"amount": 300, "metadata": {"why": "fraud"}})
+    with pytest.raises(stripe.InvalidRequestError) as too_much:
+        client.v1.transfers.reversals.create(transfer.id, params={"amount": 701})
     rest = client.v1.transfers.reversals.create(transfer.id)
 
     assert isinstance(partial, stripe.Reversal)
     assert (partial.amount, partial.transfer, partial.currency) == (300, transfer.id, "usd")
     assert partial.metadata.to_dict() == {"why": "fraud"}
+    assert too_much.value.param == "amount"
     assert rest.amount == 700
     reversed_transfer = client.v1.transfers.retrieve(transfer.id)
     assert (reversed_transfer.amount_reversed, reversed_transfer.reversed) == (1000, True)
@@ -593,6 +603,11 @@ def test_transfer_list_pages_newest_first_with_filters(client: stripe.StripeClie
     assert everything == [other.id, *reversed(created)]
     only_second = client.v1.transfers.list(params={"destination": second_account.id})
     assert ([t.id for t in only_second.data], only_second.has_more) == ([other.id], False)
+    before = client.v1.transfers.list(params={"transfer_group": "b1", "limit": 2, "ending_before": created[1]})
+    assert [t.id for t in before.data] == [created[3], created[2]]
+    assert before.has_more is True
+    future = client.v1.transfers.list(params={"created": {"gt": int(time.time()) + 60}})
+    assert (future.data, future.has_more) == ([], False)
     expanded = client.v1.transfers.list(params={"limit": 1, "expand": ["data.destination"]})
     assert isinstance(expanded.data[0].destination, stripe.Account)
     assert expanded.data[0].destination.id == second_account.id
@@ -604,7 +619,9 @@ def test_transfer_list_pages_newest_first_with_filters(client: stripe.StripeClie
 def test_rate_limit_429_raises_rate_limit_error_and_stripe_python_does_not_retry_it(double: RunningDouble):
     account = onboarded_account(make_client(double), double)
     retrying = make_client(double, max_network_retries=2)
-    double.faults({"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 429, "times": 1})
+    double.faults(
+        {"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 429, "retry_after": 2, "times": 1}
+    )
 
     with pytest.raises(stripe.RateLimitError) as caught:
         retrying.v1.transfers.create(params={"amount": 1, "currency": "usd", "destination": account.id})
@@ -612,6 +629,8 @@ def test_rate_limit_429_raises_rate_limit_error_and_stripe_python_does_not_retry
     # Stripe's plain rate-limit answer carries no Stripe-Should-Retry, so the SDK gives up at once:
     # backing off on 429 is the gateway's job.
     assert (caught.value.http_status, caught.value.error.code) == (429, "rate_limit")
+    assert caught.value.headers["Retry-After"] == "2"
+    assert "Stripe-Should-Retry" not in caught.value.headers
     assert transfer_count(double) == 0
     assert retrying.v1.transfers.create(params={"amount": 1, "currency": "usd", "destination": account.id})
 
@@ -872,6 +891,8 @@ def test_connected_account_payout_emits_connect_events(
     assert connect_event.account == account.id
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.events.retrieve(failed["id"])
+    payouts = client.v1.payouts.list(options={"stripe_account": account.id})
+    assert [p.id for p in payouts.data] == [payout.id]
     events = client.v1.events.list(params={"type": "payout.*"}, options={"stripe_account": account.id})
     assert [e.type for e in events.data] == ["payout.failed", "payout.created"]
 
@@ -880,9 +901,11 @@ def test_paid_payout_empties_the_connected_balance(client: stripe.StripeClient, 
     account = onboarded_account(client, double)
     client.v1.transfers.create(params={"amount": 300, "currency": "usd", "destination": account.id})
 
+    too_much = control(double, f"/_double/accounts/{account.id}/payouts", {"status": "paid", "amount": 301})
     paid = control(double, f"/_double/accounts/{account.id}/payouts", {"status": "paid"})
     nothing_left = control(double, f"/_double/accounts/{account.id}/payouts", {"status": "paid"})
 
+    assert too_much.status_code == 400
     assert (paid.json()["amount"], paid.json()["status"]) == (300, "paid")
     assert nothing_left.status_code == 400
     balance = client.v1.balance.retrieve(options={"stripe_account": account.id})
@@ -915,6 +938,8 @@ def test_state_and_reset(client: stripe.StripeClient, double: RunningDouble):
     assert state["counts"]["transfers"] == 1
     assert [t["id"] for t in state["transfers"]] == [transfer.id]
     assert reset.status_code == 200
+    onboarded_account(client, double)
+    double.reset()
     assert double.state.summary()["counts"] == {
         "accounts": 0,
         "transfers": 0,
@@ -980,3 +1005,185 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=1).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+def test_transfer_update_changes_metadata_and_emits_transfer_updated(
+    client: stripe.StripeClient, double: RunningDouble, receiver: Receiver
+):
+    account = onboarded_account(client, double)
+    transfer = client.v1.transfers.create(
+        params={"amount": 5, "currency": "usd", "destination": account.id, "metadata": {"batch": "1"}}
+    )
+
+    updated = client.v1.transfers.update(transfer.id, params={"description": "March", "metadata": {"note": "x"}})
+
+    assert (updated.description, updated.metadata.to_dict()) == ("March", {"batch": "1", "note": "x"})
+    assert double.wait_for_webhooks()
+    [event] = receiver.events("transfer.updated")
+    assert event["data"]["previous_attributes"] == {"metadata": {"batch": "1"}, "description": None}
+
+
+def test_an_error_before_execution_is_not_saved_under_the_key(client: stripe.StripeClient, double: RunningDouble):
+    account = onboarded_account(client, double)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.transfers.create(
+            params={"currency": "usd", "destination": account.id}, options={"idempotency_key": "fix-and-retry"}
+        )
+
+    transfer = client.v1.transfers.create(
+        params={"amount": 5, "currency": "usd", "destination": account.id}, options={"idempotency_key": "fix-and-retry"}
+    )
+
+    assert transfer.amount == 5
+    assert transfer_count(double) == 1
+
+
+def test_an_error_rule_without_times_fires_on_every_call(double: RunningDouble):
+    client = make_client(double, max_network_retries=0)
+    double.faults({"path": "/v1/balance", "mode": "error", "status": 503})
+
+    for _ in range(3):
+        with pytest.raises(stripe.APIError):
+            client.v1.balance.retrieve()
+    double.faults()
+
+    assert isinstance(client.v1.balance.retrieve(), stripe.Balance)
+
+
+def test_basic_auth_with_the_key_as_user_name_is_accepted(double: RunningDouble):
+    answer = requests.get(f"{double.url}/v1/balance", auth=(API_KEY, ""), timeout=5)
+
+    assert answer.status_code == 200
+    assert answer.json()["object"] == "balance"
+    assert answer.headers["Stripe-Version"] == double.state.api_version
+
+
+def test_platform_account_accounts_list_and_connected_account_view(client: stripe.StripeClient, double: RunningDouble):
+    first = express_account(client)
+    second = express_account(client)
+
+    platform = client.v1.accounts.retrieve_current()
+    as_connected = client.v1.accounts.retrieve_current(options={"stripe_account": first.id})
+    listed = client.v1.accounts.list()
+
+    assert isinstance(platform, stripe.Account)
+    assert platform.id == double.state.summary()["platform_account"]
+    assert (platform.charges_enabled, platform.payouts_enabled) == (True, True)
+    assert as_connected.id == first.id
+    assert [a.id for a in listed.data] == [second.id, first.id]
+
+
+def test_a_platform_only_endpoint_with_stripe_account_is_refused_plainly(
+    client: stripe.StripeClient, double: RunningDouble
+):
+    account = express_account(client)
+
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.transfers.list(options={"stripe_account": account.id})
+
+    assert "does not support GET /v1/transfers with a Stripe-Account header" in caught.value.user_message
+
+
+def test_account_link_for_an_unknown_account_or_of_an_unknown_type_is_refused(client: stripe.StripeClient):
+    account = express_account(client)
+    urls = {"refresh_url": "https://a.example/r", "return_url": "https://a.example/x"}
+
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        client.v1.account_links.create(params={"account": "acct_nope", "type": "account_onboarding", **urls})
+    with pytest.raises(stripe.InvalidRequestError) as wrong_type:
+        client.v1.account_links.create(params={"account": account.id, "type": "onboarding", **urls})
+
+    assert (unknown.value.code, unknown.value.param) == ("resource_missing", "account")
+    assert wrong_type.value.param == "type"
+
+
+def test_public_url_is_the_base_of_the_links_handed_out():
+    with running(public_url="http://stripe-double.local:12111/") as double:
+        client = make_client(double)
+        account = express_account(client)
+
+        link = client.v1.account_links.create(
+            params={
+                "account": account.id,
+                "refresh_url": "https://a.example/r",
+                "return_url": "https://a.example/x",
+                "type": "account_onboarding",
+            }
+        )
+
+    assert link.url.startswith(f"http://stripe-double.local:12111/_double/onboarding/{account.id}?link=")
+
+
+def test_webhook_endpoint_set_through_the_control_api(receiver: Receiver):
+    with running(webhook_retry_delays=(0.05,)) as double:
+        client = make_client(double)
+        express_account(client)
+        assert double.state.summary()["counts"]["events"] == 0
+        refused = control(double, "/_double/webhooks", {"url": receiver.url})
+        configured = control(double, "/_double/webhooks", {"url": receiver.url, "secret": WEBHOOK_SECRET})
+        account = onboarded_account(client, double)
+        assert double.wait_for_webhooks()
+        log = requests.get(f"{double.url}/_double/webhooks", timeout=5).json()
+
+    assert refused.status_code == 400
+    assert configured.status_code == 200
+    [event] = receiver.events()
+    assert (event["type"], event["account"]) == ("account.updated", account.id)
+    assert [(d["event_id"], d["attempt"], d["status"]) for d in log["deliveries"]] == [(event["id"], 1, 200)]
+
+
+def test_checkout_session_expire_and_expiry_at_expires_at(
+    client: stripe.StripeClient, double: RunningDouble, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+):
+    line_items = [{"price_data": {"currency": "usd", "unit_amount": 100, "product_data": {"name": "x"}}, "quantity": 1}]
+    params = {"mode": "payment", "line_items": line_items, "success_url": "https://a.example/ok"}
+    expired_now = client.v1.checkout.sessions.create(params=params)
+    left_open = client.v1.checkout.sessions.create(params=params)
+
+    expired = client.v1.checkout.sessions.expire(expired_now.id)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.checkout.sessions.expire(expired_now.id)
+    monkeypatch.setattr(state_module, "_now", lambda: left_open.expires_at)
+    too_late = requests.post(f"{double.url}/_double/checkout/{left_open.id}", allow_redirects=False, timeout=5)
+
+    assert (expired.status, expired.url) == ("expired", None)
+    assert too_late.status_code == 409
+    assert client.v1.checkout.sessions.retrieve(left_open.id).status == "expired"
+    assert double.wait_for_webhooks()
+    assert sorted(e["data"]["object"]["id"] for e in receiver.events("checkout.session.expired")) == sorted(
+        [expired_now.id, left_open.id]
+    )
+
+
+def test_checkout_modes_and_prices_the_double_does_not_model_are_refused_plainly(client: stripe.StripeClient):
+    with pytest.raises(stripe.InvalidRequestError) as subscription:
+        client.v1.checkout.sessions.create(params={"mode": "subscription", "line_items": [{"price": "price_1"}]})
+    with pytest.raises(stripe.InvalidRequestError) as price_id:
+        client.v1.checkout.sessions.create(params={"mode": "payment", "line_items": [{"price": "price_1"}]})
+
+    assert "does not support Checkout Sessions in mode 'subscription'" in subscription.value.user_message
+    assert "does not support line_items with a Price id" in price_id.value.user_message
+
+
+def test_command_line_options():
+    argv = ["--port", "0", "--latency-ms", "50", "--balance", "usd=5", "--balance", "EUR=7",
+            "--webhook-url", "http://127.0.0.1:8000/stripe/webhook/", "--webhook-secret", "whsec_x"]  # fmt: skip
+
+    options = main_module.parse(argv)
+
+    assert (options.port, options.latency_ms, dict(options.balance or {})) == (0, 50, {"usd": 5, "eur": 7})
+    assert (options.webhook_url, options.webhook_secret) == ("http://127.0.0.1:8000/stripe/webhook/", "whsec_x")
+    with pytest.raises(SystemExit):
+        main_module.parse(["--webhook-url", "http://127.0.0.1:8000/"])
+
+
+def test_global_latency_option_applies_to_every_api_call_and_survives_reset():
+    with running(latency_ms=150) as double:
+        client = make_client(double)
+        double.reset()
+
+        started = time.monotonic()
+        client.v1.balance.retrieve()
+        elapsed = time.monotonic() - started
+
+    assert elapsed >= 0.15
