@@ -41,8 +41,28 @@ def test_check_deploy_is_clean_with_production_settings():
         ({"DJANGO_ENV": "production"}, "DJANGO_SECRET_KEY must be set"),
         ({"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY must be set"),
         ({"DJANGO_ENV": "prod"}, "DJANGO_ENV must be"),
+        (
+            {"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": _secret(), "STRIPE_SECRET_KEY": "sk_test_double_x"},
+            "the local Stripe double is for development and tests only",
+        ),
+        (
+            {
+                "DJANGO_ENV": "production",
+                "DJANGO_SECRET_KEY": _secret(),
+                "STRIPE_SECRET_KEY": "sk_test_real",
+                "STRIPE_API_BASE": "http://127.0.0.1:12111",
+            },
+            "the local Stripe double is for development and tests only",
+        ),
     ],
-    ids=["debug-on-in-production", "default-secret-key", "weak-secret-key", "unknown-environment"],
+    ids=[
+        "debug-on-in-production",
+        "default-secret-key",
+        "weak-secret-key",
+        "unknown-environment",
+        "stripe-double-key-in-production",
+        "stripe-double-address-in-production",
+    ],
 )
 def test_unsafe_or_unknown_settings_refuse_to_start(env, message):
     result = _manage("check", **env)

@@ -249,6 +249,29 @@ CELERY_BEAT_SCHEDULE = {
     "approve-due-commissions": {"task": "affiliates.tasks.commissions_approve_due", "schedule": 600.0},
 }
 
+# Stripe: every call goes through billing.gateway. A key starting with sk_test_double talks to
+# the local Stripe double (billing.stripe_double: tests and the offline `make run`); any other key
+# (a real sk_test_ or live key) talks to Stripe itself, with no code change.
+STRIPE_DOUBLE_KEY_PREFIX = "sk_test_double"
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="" if IS_PRODUCTION else "sk_test_double_local")
+STRIPE_API_BASE = env.str(
+    "STRIPE_API_BASE",
+    default="http://127.0.0.1:12111"
+    if STRIPE_SECRET_KEY.startswith(STRIPE_DOUBLE_KEY_PREFIX)
+    else "https://api.stripe.com",
+)
+if IS_PRODUCTION and (
+    STRIPE_SECRET_KEY.startswith(STRIPE_DOUBLE_KEY_PREFIX)
+    or not (STRIPE_API_BASE == "https://api.stripe.com" or STRIPE_API_BASE.endswith(".stripe.com"))
+    or not STRIPE_API_BASE.startswith("https://")
+):
+    raise ImproperlyConfigured(
+        "DJANGO_ENV=production talks to Stripe itself: set STRIPE_SECRET_KEY to a Stripe key and leave "
+        "STRIPE_API_BASE unset (the local Stripe double is for development and tests only)."
+    )
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
+# stripe-python retries connection errors, 409s, 429s and 5xx with the same idempotency key.
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_LIVE_MODE = False
 DJSTRIPE_WEBHOOK_SECRET = env.str("DJSTRIPE_WEBHOOK_SECRET", default="whsec_dev")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
