@@ -760,6 +760,13 @@ def bench_conversions(
             load(3, "w")  # warm-up: connections, caches
             result = load(seconds, "m")
             print(result, flush=True)
+        # This machine's speed drifts by half within hours; a bare Django 302 measured right after
+        # (as in the clicks benchmark) says how fast it was during this run.
+        bare_env, bare_extra = _untenanted(_production_env())
+        with _gunicorn(bare_env, "localhost", bare_extra) as bare_port:
+            _wrk(bare_port, "localhost", 2, 16, path="/bare302")
+            bare = _wrk(bare_port, "localhost", 10, 16, path="/bare302")
+            print("bare", bare, flush=True)
         with tenant_context(tenant):
             recorded = Conversion.objects.count()
             credited = Conversion.objects.annotate(n=Count("credits")).filter(n__gt=0).count()
@@ -789,6 +796,7 @@ def bench_conversions(
             "seconds": seconds,
             "connections": connections,
             "gunicorn_workers": int(os.environ.get("BENCH_WORKERS", "2")),
+            "bare_302_per_s": round(bare["rps"], 1),
         },
         "`POST /api/v1/conversions` (API key with `conversions:write`, JSON purchase of 49.90 USD, a unique "
         "external id and customer id per request, the visitor one of "
@@ -797,7 +805,9 @@ def bench_conversions(
         f"production settings); wrk (2 threads, {connections} connections) on loopback for {seconds} s after a "
         "3 s warm-up. Clicks were inserted with SQL, not through the tracker, and nothing is buffered in Redis "
         "(each conversion's flush finds an empty stream). `conversions_recorded` includes the warm-up and one "
-        "probe; `conversions_credited` is how many found a click to credit.",
+        "probe; `conversions_credited` is how many found a click to credit. `bare_302_per_s`: a bare Django 302 "
+        "(no database or Redis work; the clicks benchmark's baseline) under the same server setup and wrk "
+        "(1 thread, 16 connections), measured right after, for the machine's speed during this run.",
     )
 
 
