@@ -48,6 +48,7 @@ SHARED_APPS = [
     "public_site",
     "accounts",
     "djstripe",
+    "billing.connect",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
