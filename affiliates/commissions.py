@@ -240,3 +240,17 @@ def review_resolve(*, conversion: Conversion, clear: bool, by: User, reason: str
                 commission.held_for_review = False
                 commission_set_status(commission=commission, status=Commission.Status.REJECTED, by=by, reason=reason)
     return conversion
+
+
+def commissions_paid(*, commission_ids: list[int], when: datetime) -> None:
+    """Approved commissions (and approved negative adjustments) a payout has just paid. Called
+    inside the payout's transaction, with the commissions already locked by it."""
+    for commission in Commission.objects.select_related("conversion").filter(
+        pk__in=commission_ids, status=Commission.Status.APPROVED
+    ):
+        commission.status = Commission.Status.PAID
+        commission.paid_at = when
+        commission.status_changed_at = when
+        commission.status_reason = "Paid out."
+        commission.save(update_fields=["status", "paid_at", "status_changed_at", "status_reason"])
+        _move(commission, old_status=Commission.Status.APPROVED, old_amount=commission.amount_minor)

@@ -354,6 +354,10 @@ class Commission(models.Model):
     )
     status_reason = models.CharField(max_length=500, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    payout_item = models.ForeignKey(
+        "billing.PayoutItem", null=True, blank=True, on_delete=models.PROTECT, related_name="commissions",
+        help_text="The payout that pays (or is paying) it; cleared again if that payout fails.",
+    )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -8,6 +8,7 @@ UPDATE and DELETE, see the migration); the balance is their sum, never a stored 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -29,6 +30,7 @@ class LedgerEntry(models.Model):
         FUNDING = "funding", "Funding (the business added money)"
         TRANSFER = "transfer", "Transfer to an affiliate"
         REVERSAL = "reversal", "Transfer reversed (money back)"
+        RELEASE = "release", "Reservation of a failed transfer released"
 
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -52,3 +54,80 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_minor} ({self.reference})"
+
+
+class PayoutRun(models.Model):
+    """One payout of a program: what each affiliate is owed, as items, or why it rolls over."""
+
+    class Status(models.TextChoices):
+        AWAITING_CONFIRMATION = "awaiting_confirmation", "Waiting for staff to confirm"
+        QUEUED = "queued", "Queued"
+        AWAITING_FUNDS = "awaiting_funds", "Waiting for funds"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    program = models.ForeignKey("affiliates.Program", on_delete=models.PROTECT, related_name="payout_runs")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.QUEUED)
+    total_minor = models.BigIntegerField(default=0)
+    missing_minor = models.BigIntegerField(default=0, help_text="How much more funding the pending items need.")
+    skipped = models.JSONField(
+        default=list, blank=True, help_text="[{affiliate_id, amount_minor, reason}]: rolled over to a later run."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"payout run {self.pk} ({self.status})"
+
+    @property
+    def transfer_group(self) -> str:
+        return f"payout-run-{self.pk}"
+
+
+class PayoutItem(models.Model):
+    """What one affiliate receives in a run: one Stripe transfer, for exactly the commissions
+    linked to it (`Commission.payout_item`)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending (funds reserved, transfer requested)"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        REVERSED = "reversed", "Reversed"
+
+    run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="items")
+    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="payout_items")
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    destination = models.CharField(max_length=255, help_text="The affiliate's Stripe account when the run was made.")
+    # Chosen when the item is made and sent with every attempt: Stripe answers a repeat with the
+    # first transfer, so a retry after a crash cannot pay twice.
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    stripe_transfer_id = models.CharField(max_length=255, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "affiliate"], name="payout_item_once_per_run"),
+            models.UniqueConstraint(
+                fields=["stripe_transfer_id"], condition=~Q(stripe_transfer_id=""), name="payout_item_transfer_once"
+            ),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payout_item_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"payout item {self.pk} ({self.status})"

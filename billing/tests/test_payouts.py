@@ -1,0 +1,254 @@
+"""Payout runs against real PostgreSQL and the local Stripe double: each affiliate is paid
+what it is owed, once, whatever fails in between."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import requests
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+
+from affiliates import commissions, conversions
+from affiliates.models import Commission
+from affiliates.tests import factories
+from billing import gateway, payouts, selectors, services
+from billing.connect import services as connect
+from billing.models import LedgerEntry, PayoutItem, PayoutRun
+from billing.stripe_double import RunningDouble, running
+
+
+@pytest.fixture
+def double() -> Iterator[RunningDouble]:
+    with running() as d:
+        gateway._client.cache_clear()
+        with override_settings(
+            STRIPE_SECRET_KEY="sk_test_double_payouts", STRIPE_API_BASE=d.url, STRIPE_TIMEOUT_SECONDS=1.0,
+            STRIPE_MAX_NETWORK_RETRIES=0,
+        ):  # fmt: skip
+            yield d
+    gateway._client.cache_clear()
+
+
+@pytest.fixture
+def shop(make_tenant):
+    provisioned = make_tenant()
+    connection.set_tenant(provisioned.tenant)
+    program = factories.program(payout_threshold_minor=5000, currency="USD")
+    factories.rule(program, percent="10")
+    yield provisioned.tenant, program
+    connection.set_schema_to_public()
+
+
+def _owed(program, amount: str, affiliate=None):
+    """An affiliate with an approved 10 % commission on a purchase of `amount`."""
+    affiliate = affiliate or factories.affiliate(program)
+    visitor = uuid.uuid4()
+    factories.click(affiliate, visitor=visitor, at=timezone.now() - timedelta(days=1))
+    conversion, _ = conversions.conversion_record(
+        program=program, external_id=uuid.uuid4().hex, event_type="purchase", amount=amount, currency="USD",
+        visitor_id=visitor,
+    )  # fmt: skip
+    for commission in Commission.objects.filter(conversion=conversion):
+        commissions.commission_set_status(commission=commission, status="approved", by=None)
+    return affiliate
+
+
+def _onboard(double: RunningDouble, tenant, affiliate) -> str:
+    account, _ = connect.onboarding_start(
+        tenant=tenant, affiliate_id=affiliate.id, email="a@example.com", country="US",
+        refresh_url="http://x.localhost/r", return_url="http://x.localhost/ok",
+    )  # fmt: skip
+    requests.post(f"{double.url}/_double/accounts/{account.stripe_id}/complete", json={}, timeout=5)
+    connect.account_refresh(tenant=tenant, affiliate_id=affiliate.id)
+    return account.stripe_id
+
+
+def _fund(amount_minor: int) -> None:
+    services.ledger_post(
+        kind=LedgerEntry.Kind.FUNDING, currency="USD", amount_minor=amount_minor, reference=f"t:{uuid.uuid4()}"
+    )
+
+
+def _transfers(double: RunningDouble) -> list[dict]:
+    return requests.get(f"{double.url}/_double/state", timeout=5).json()["transfers"]
+
+
+@pytest.mark.django_db
+def test_a_run_pays_who_is_owed_enough_and_rolls_the_rest_over_with_the_reason(double, shop):
+    tenant, program = shop
+    paid = _owed(program, "600.00")  # 60.00 owed
+    _owed(program, "100.00", affiliate=paid)  # +10.00
+    below = _owed(program, "300.00")  # 30.00 < 50.00
+    no_account = _owed(program, "900.00")
+    destination = _onboard(double, tenant, paid)
+    _onboard(double, tenant, below)
+    _fund(100_000)
+
+    run = payouts.payout_run_create(program=program)
+    run = payouts.payout_run_execute(run=run)
+
+    [item] = run.items.all()
+    assert (item.affiliate_id, item.amount_minor, item.status, item.destination) == (paid.id, 7000, "paid", destination)
+    assert sorted((s["affiliate_id"], s["amount_minor"], s["reason"]) for s in run.skipped) == sorted(
+        [(below.id, 3000, "below_threshold"), (no_account.id, 9000, "no_payout_account")]
+    )
+    assert run.status == PayoutRun.Status.DONE
+    assert set(Commission.objects.filter(affiliate=paid).values_list("status", flat=True)) == {"paid"}
+    assert set(Commission.objects.filter(affiliate=below).values_list("status", "payout_item")) == {("approved", None)}
+    [transfer] = _transfers(double)
+    assert (transfer["amount"], transfer["destination"], transfer["transfer_group"]) == (
+        7000, destination, run.transfer_group,
+    )  # fmt: skip
+    assert transfer["metadata"] == {"tenant": tenant.schema_name, "run": str(run.pk), "item": str(item.pk)}
+    assert selectors.ledger_balance(currency="USD") == 100_000 - 7000
+
+
+@pytest.mark.django_db
+def test_without_enough_funds_the_run_waits_and_says_how_much_is_missing(double, shop):
+    tenant, program = shop
+    _onboard(double, tenant, _owed(program, "800.00"))
+    _fund(5_000)
+
+    run = payouts.payout_run_execute(run=payouts.payout_run_create(program=program))
+
+    assert (run.status, run.missing_minor) == (PayoutRun.Status.AWAITING_FUNDS, 3_000)
+    assert run.items.get().status == PayoutItem.Status.PENDING and _transfers(double) == []
+    assert selectors.ledger_balance(currency="USD") == 5_000
+
+    _fund(3_000)
+    run = payouts.payout_run_execute(run=run)
+    assert (run.status, run.items.get().status, len(_transfers(double))) == ("done", "paid", 1)
+
+
+@pytest.mark.django_db
+def test_a_crash_between_stripe_and_the_commit_is_retried_into_the_same_transfer(double, shop, monkeypatch):
+    tenant, program = shop
+    _onboard(double, tenant, _owed(program, "800.00"))
+    _fund(100_000)
+    run = payouts.payout_run_create(program=program)
+
+    # when the worker dies right after Stripe answered, before its transaction commits
+    real = commissions.commissions_paid
+
+    def die(**kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(commissions, "commissions_paid", die)
+    with pytest.raises(SystemExit):
+        payouts.payout_run_execute(run=run)
+    assert run.items.get().status == PayoutItem.Status.SENDING and len(_transfers(double)) == 1
+
+    # then the next execution sends the same key and records the one transfer
+    monkeypatch.setattr(commissions, "commissions_paid", real)
+    run = payouts.payout_run_execute(run=run)
+    item = run.items.get()
+    [transfer] = _transfers(double)
+    assert (item.status, item.stripe_transfer_id, run.status) == ("paid", transfer["id"], "done")
+    assert selectors.ledger_balance(currency="USD") == 100_000 - 8_000
+
+
+@pytest.mark.django_db
+def test_a_lost_answer_and_a_429_are_retried_with_the_same_key(double, shop):
+    tenant, program = shop
+    _onboard(double, tenant, _owed(program, "800.00"))
+    _fund(100_000)
+    run = payouts.payout_run_create(program=program)
+    double.faults(
+        {"method": "POST", "path": "/v1/transfers", "mode": "drop_response", "times": 1},
+        {"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 429, "times": 1},
+        append=False,
+    )
+
+    first = payouts.payout_run_execute(run=run)  # the answer is lost: transient, stays sending
+    second = payouts.payout_run_execute(run=run)  # 429 from the lookup's retry... or the create
+    third = payouts.payout_run_execute(run=run)
+
+    item = run.items.get()
+    assert (first.status, third.status, item.status) == ("queued", "done", "paid")
+    assert second.status in ("queued", "done")
+    assert len(_transfers(double)) == 1 and item.attempts >= 2
+
+
+@pytest.mark.django_db
+def test_a_permanent_refusal_fails_the_item_and_releases_funds_and_commissions(double, shop):
+    tenant, program = shop
+    affiliate = _owed(program, "800.00")
+    _onboard(double, tenant, affiliate)
+    _fund(100_000)
+    run = payouts.payout_run_create(program=program)
+    double.faults({"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 400,
+                   "code": "account_invalid", "message": "The account cannot receive transfers."})  # fmt: skip
+
+    run = payouts.payout_run_execute(run=run)
+
+    item = run.items.get()
+    assert (item.status, item.failure_code, run.status) == ("failed", "account_invalid", "done")
+    assert "cannot receive" in item.failure_message
+    assert selectors.ledger_balance(currency="USD") == 100_000
+    assert set(Commission.objects.filter(affiliate=affiliate).values_list("status", "payout_item")) == {
+        ("approved", None)
+    }
+    # and the released commissions go into the next run
+    double.faults()
+    next_run = payouts.payout_run_execute(run=payouts.payout_run_create(program=program))
+    assert next_run.items.get().status == "paid" and len(_transfers(double)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_executing_one_run_transfer_each_item_once(double, make_tenant):
+    provisioned = make_tenant()
+    tenant = provisioned.tenant
+    connection.set_tenant(tenant)
+    program = factories.program(payout_threshold_minor=100, currency="USD")
+    factories.rule(program, percent="10")
+    for _ in range(6):
+        _onboard(double, tenant, _owed(program, "50.00"))
+    _fund(1_000_000)
+    run = payouts.payout_run_create(program=program)
+    double.faults(latency_ms=30)  # a slow Stripe, so the two really overlap
+    barrier = threading.Barrier(2)
+    errors: list = []
+
+    def work() -> None:
+        connection.set_tenant(tenant)
+        try:
+            barrier.wait(timeout=10)
+            payouts.payout_run_execute(run=PayoutRun.objects.get(pk=run.pk))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert list(run.items.values_list("status", flat=True)) == ["paid"] * 6
+    transfers = _transfers(double)
+    assert len(transfers) == 6 and len({t["metadata"]["item"] for t in transfers}) == 6
+    assert selectors.ledger_balance(currency="USD") == 1_000_000 - 6 * 500
+    connection.set_schema_to_public()
+
+
+@pytest.mark.django_db
+def test_a_run_that_needs_confirmation_sends_nothing_until_confirmed(double, shop):
+    tenant, program = shop
+    _onboard(double, tenant, _owed(program, "800.00"))
+    _fund(100_000)
+
+    run = payouts.payout_run_create(program=program, confirm=True)
+    with pytest.raises(Exception, match="awaiting_confirmation"):
+        payouts.payout_run_execute(run=run)
+    assert _transfers(double) == []
+
+    run = payouts.payout_run_execute(run=payouts.payout_run_confirm(run=run))
+    assert run.status == "done" and len(_transfers(double)) == 1
