@@ -142,3 +142,17 @@ def test_without_a_key_nothing_is_sent(double):
     with override_settings(STRIPE_SECRET_KEY=""), pytest.raises(gateway.GatewayError) as failed:
         gateway.balance_retrieve()
     assert (failed.value.code, failed.value.transient) == ("not_configured", False)
+
+
+def test_nothing_but_the_gateway_imports_stripe():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    importers = sorted(
+        str(path.relative_to(root))
+        for folder in ("affiliates", "billing", "platform", "tenants")
+        for path in (root / folder).rglob("*.py")
+        if "tests" not in path.parts and re.search(r"^\s*(import stripe|from stripe\b)", path.read_text(), re.M)
+    )
+    assert importers == ["billing/gateway.py"]
