@@ -181,6 +181,8 @@ def commission_set_status(
         commission = Commission.objects.select_for_update().select_related("conversion").get(pk=commission.pk)
         if commission.status == status:
             return commission
+        if commission.payout_item_id is not None:
+            raise AffiliateError("in_payout", "This commission is in a payout run; cancel the run first.", status=409)
         if commission.status not in allowed.get(status, set()):
             raise AffiliateError(
                 "invalid_transition", f"A {commission.status} commission cannot become {status}.", status=409
@@ -244,7 +246,7 @@ def review_resolve(*, conversion: Conversion, clear: bool, by: User, reason: str
 
 def commissions_paid(*, commission_ids: list[int], when: datetime) -> None:
     """Approved commissions (and approved negative adjustments) a payout has just paid. Called
-    inside the payout's transaction, with the commissions already locked by it."""
+    inside the payout's transaction, which has locked them."""
     for commission in Commission.objects.select_related("conversion").filter(
         pk__in=commission_ids, status=Commission.Status.APPROVED
     ):

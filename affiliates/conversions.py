@@ -39,6 +39,7 @@ BUILTIN_EVENTS = ("signup", "purchase", "subscription_payment")
 MAX_AMOUNT_MINOR = 10**13  # a hundred billion in a two-decimal currency: beyond it, a client bug
 MAX_TOUCHPOINTS = 200
 CLOCK_SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(days=3653)  # older is a client bug (and near year 1, date arithmetic overflows)
 
 
 def _money_error(exc: money.MoneyError, field: str) -> AffiliateError:
@@ -63,12 +64,9 @@ def _approved_by_code(program: Program, code: str | None) -> Affiliate | None:
 
 
 def _click_visitor(program: Program, click_id: str | None) -> uuid.UUID | None:
-    if not click_id:
+    cid = _click_id(click_id)
+    if cid is None:
         return None
-    try:
-        cid = uuid.UUID(str(click_id))
-    except ValueError:
-        raise AffiliateError("click_invalid", "Not a click id.", field="click_id") from None
     return Click.objects.filter(pk=cid, program=program).values_list("visitor_id", flat=True).first()
 
 
@@ -170,6 +168,8 @@ def conversion_record(
     occurred_at = occurred_at or now
     if occurred_at > now + CLOCK_SKEW:
         raise AffiliateError("occurred_in_future", "A conversion cannot happen in the future.", field="occurred_at")
+    if occurred_at < now - MAX_AGE:
+        raise AffiliateError("occurred_too_long_ago", "A conversion is at most 10 years old.", field="occurred_at")
     visitor = _visitor(visitor_id, "visitor_id")
     # Buffered clicks become rows first, so a conversion right behind its click still sees it.
     tracking.clicks_flush()
@@ -181,7 +181,8 @@ def conversion_record(
     try:
         with transaction.atomic(), sqlrows.prepared():  # one cursor for every statement
             customer, clicks, flooded, parties, prior = _load(
-                program=program, customer_external_id=customer_external_id, customer_email=customer_email.lower(),
+                program=program, customer_external_id=customer_external_id or None,
+                customer_email=customer_email.lower(),
                 occurred_at=occurred_at, visitor=visitor, click_id=hinted_click,
                 count_prior=commissions.rules_count_prior(rules),
             )  # fmt: skip
@@ -220,7 +221,11 @@ def _customer_locked(*, program: Program, external_id: str, email: str) -> Custo
     one wrote."""
     with sqlrows.prepared() as cursor:
         cursor.execute(_CUSTOMER_UPSERT, [program.id, external_id, email, timezone.now()], prepare=True)
-        *values, inserted = cursor.fetchone()
+        return _customer_from(cursor.fetchone())
+
+
+def _customer_from(row: tuple) -> Customer:
+    *values, inserted = row
     customer = Customer.from_db(connection.alias, _CUSTOMER_FIELDS, values)
     customer.inserted = inserted  # type: ignore[attr-defined]
     return customer
@@ -345,11 +350,7 @@ def _load(
                     _CUSTOMER_UPSERT, [program.id, customer_external_id, customer_email, params["now"]], prepare=True
                 )
             context.execute(_CONTEXT_SQL, params, prepare=True)
-        customer = None
-        if customer_external_id:
-            *values, inserted = cursor.fetchone()
-            customer = Customer.from_db(connection.alias, _CUSTOMER_FIELDS, values)
-            customer.inserted = inserted  # type: ignore[attr-defined]
+        customer = _customer_from(cursor.fetchone()) if customer_external_id else None
         rows = context.fetchall()
     prior = rows[-1][-1] or 0
     clicks = [_Touch(*row[1:7]) for row in rows[:-1]]
@@ -674,7 +675,10 @@ def conversion_refund(
             target = int(attribution.round_half_up(Decimal(commission.original_minor) * kept / whole)) if whole else 0
             column = rollups.commission_column(commission.status)
             key = (day, commission.program_id, commission.affiliate_id, commission.link_id)
-            if commission.status in (Commission.Status.PENDING, Commission.Status.APPROVED):
+            # A commission queued in a payout is treated as paid: the transfer is already being
+            # sent for its amount, so the refund becomes an adjustment the next payout nets out.
+            queued = commission.payout_item_id is not None
+            if commission.status in (Commission.Status.PENDING, Commission.Status.APPROVED) and not queued:
                 delta = target - commission.amount_minor
                 commission.amount_minor = target
                 fields = ["amount_minor"]
@@ -685,7 +689,7 @@ def conversion_refund(
                     fields += ["status", "status_changed_at", "status_reason"]
                 stats[key][column] += delta
                 commission.save(update_fields=fields)
-            elif commission.status == Commission.Status.PAID:
+            elif commission.status == Commission.Status.PAID or queued:
                 adjusted = commission.original_minor + (
                     commission.derived.filter(kind=Commission.Kind.ADJUSTMENT).aggregate(s=Sum("amount_minor"))["s"]
                     or 0

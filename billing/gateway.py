@@ -3,10 +3,10 @@
 The API base comes from settings (`STRIPE_API_BASE`), so the same calls reach Stripe itself
 (a real `sk_test_` or live key) or the local Stripe double (`billing.stripe_double`, a key
 starting `sk_test_double`). Every call has a timeout; stripe-python retries network errors,
-409, 429 and 5xx itself (`STRIPE_MAX_NETWORK_RETRIES`) with the idempotency key the caller
-supplied, so a retry can never create a second object. What is still failing after that comes
-out as `GatewayError`, marked `transient` (retry later with the same key) or not (Stripe refused:
-do not retry).
+409s, 5xx and the 429s Stripe marks retryable itself (`STRIPE_MAX_NETWORK_RETRIES`) with the
+idempotency key the caller supplied, so a retry can never create a second object. What is still
+failing after that comes out as `GatewayError`: `transient` (retry later with the same key; a
+plain 429 among them) or not, and `refused_request` when Stripe refused the request itself.
 """
 
 from __future__ import annotations
@@ -25,12 +25,18 @@ class GatewayError(Exception):
     """A Stripe call that failed. `code` is Stripe's error code when it gave one
     (`balance_insufficient`, `account_invalid`, `rate_limit`...), else the kind of failure."""
 
-    def __init__(self, *, code: str, message: str, transient: bool, http_status: int | None = None) -> None:
+    def __init__(
+        self, *, code: str, message: str, transient: bool, http_status: int | None = None, refused_request: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.transient = transient
         self.http_status = http_status
+        # Stripe refused this request itself (an invalid destination, say): sending it again
+        # cannot succeed. Not so for the platform's own problems (its key, its permissions, its
+        # Stripe balance), which are neither transient nor the request's fault.
+        self.refused_request = refused_request
 
 
 @functools.cache
@@ -54,10 +60,6 @@ def client() -> stripe.StripeClient:
     )
 
 
-def uses_double() -> bool:
-    return settings.STRIPE_SECRET_KEY.startswith(settings.STRIPE_DOUBLE_KEY_PREFIX)
-
-
 def _code(exc: stripe.StripeError, fallback: str) -> str:
     # RateLimitError and PermissionError leave `.code` empty; the error body still has it.
     return exc.code or (exc.error.code if exc.error is not None and exc.error.code else None) or fallback
@@ -78,11 +80,17 @@ def _call(fn: Callable[[], T]) -> T:
         ) from exc  # fmt: skip
     except stripe.StripeError as exc:
         # Invalid requests, authentication, permission, idempotency conflicts: retrying the same
-        # request cannot succeed.
+        # request as it is cannot succeed.
+        code = _code(exc, type(exc).__name__)
+        refused = isinstance(exc, stripe.InvalidRequestError) and code not in _PLATFORM_PROBLEMS
         raise GatewayError(
-            code=_code(exc, type(exc).__name__), message=str(exc.user_message or exc), transient=False,
-            http_status=exc.http_status,
+            code=code, message=str(exc.user_message or exc), transient=False, http_status=exc.http_status,
+            refused_request=refused,
         ) from exc  # fmt: skip
+
+
+# Refusals that are about the platform's Stripe account, not the request's content.
+_PLATFORM_PROBLEMS = {"balance_insufficient", "idempotency_key_in_use", "IdempotencyError"}
 
 
 def _options(idempotency_key: str | None = None, account: str | None = None) -> dict[str, Any]:
@@ -159,12 +167,17 @@ def transfer_reversal_create(
 
 
 def transfers_list(*, transfer_group: str | None = None) -> Iterator[stripe.Transfer]:
-    """Every transfer (of one group), page by page: what the reconciliation compares with."""
+    """Every transfer (of one group), page by page, each page through the error mapping: what
+    a payout retry and the reconciliation compare with."""
     params: dict[str, Any] = {"limit": 100}
     if transfer_group:
         params["transfer_group"] = transfer_group
-    page = _call(lambda: client().v1.transfers.list(params=params))
-    yield from page.auto_paging_iter()
+    while True:
+        page = _call(functools.partial(client().v1.transfers.list, params=params))
+        yield from page.data
+        if not page.has_more or not page.data:
+            return
+        params = {**params, "starting_after": page.data[-1].id}
 
 
 def balance_retrieve() -> stripe.Balance:

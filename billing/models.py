@@ -87,9 +87,10 @@ class PayoutRun(models.Model):
     def __str__(self) -> str:
         return f"payout run {self.pk} ({self.status})"
 
-    @property
-    def transfer_group(self) -> str:
-        return f"payout-run-{self.pk}"
+    def transfer_group(self, schema_name: str) -> str:
+        # Every tenant has a run 1 and an item 1, and all share the platform's Stripe account:
+        # the group (and the transfer's metadata) name the tenant.
+        return f"{schema_name}-payout-run-{self.pk}"
 
 
 class PayoutItem(models.Model):
@@ -113,6 +114,9 @@ class PayoutItem(models.Model):
     idempotency_key = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
+    # A worker sending the item holds it until then (a short claim instead of a row lock held
+    # across the Stripe call); a worker that died lets the claim lapse.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     stripe_transfer_id = models.CharField(max_length=255, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)

@@ -1,18 +1,22 @@
 """Payout runs: what each affiliate is owed becomes one item and one Stripe transfer, exactly once.
 
-Executing an item takes two short transactions around no lock held across tenants' money:
-1. reserve: lock the item, debit the ledger for it (refused when the balance does not cover it:
-   the run then waits for funds), mark it `sending`;
-2. send: lock the item again (SKIP LOCKED: another worker has it), create the transfer with the
-   item's own idempotency key, and in the same transaction record the transfer, mark the item
-   and its commissions paid.
+Executing an item takes short transactions and no lock held across a Stripe call:
+1. reserve: lock the item, check its commissions still add up to it, debit the ledger for it
+   (refused when the balance does not cover it: the run then waits for funds), mark it `sending`;
+2. claim: take the item for a few minutes (`claimed_until`; a claim held by another worker means
+   skip it), so that two workers do not send it at the same moment;
+3. send: create the transfer with the item's own idempotency key, outside any transaction;
+4. record: lock the item and, if it is still `sending`, record the transfer and mark the item and
+   its commissions paid, in one transaction.
 A worker that dies between Stripe's answer and the commit leaves the item `sending`; whoever
 takes it next sends the same key and gets the same transfer back from Stripe, so nothing is paid
-twice. Stripe keeps idempotency keys for 24 hours, so an item retried later than that is first
-looked up among the run's transfers (`transfer_group`, metadata `item`). A permanent refusal
-marks the item failed with Stripe's reason, credits the reservation back and releases the
-commissions to the next run. The reservation (debit before the transfer) is what lets many
-items be sent at once without any of them overdrawing the ledger.
+twice. Stripe keeps idempotency keys for 24 hours, so an item tried before, or made long ago, is
+first looked up among its run's transfers (the group and metadata name the tenant, run and item).
+A refusal of the transfer itself (invalid destination, for instance) marks the item failed with
+Stripe's reason, credits the reservation back and releases the commissions to the next run;
+anything else (network, 429, 5xx, the platform's own key or permissions) leaves it `sending` for
+a later attempt. The reservation (debit before the transfer) is what lets many items be sent at
+once without any of them overdrawing the ledger.
 """
 
 from __future__ import annotations
@@ -30,13 +34,15 @@ from django.utils import timezone
 from affiliates import commissions
 from affiliates.models import Affiliate, Commission, Program
 from billing import gateway, selectors, services
-from billing.connect.services import account_for
+from billing.connect.services import accounts_for
 from billing.errors import BillingError
 from billing.models import LedgerEntry, PayoutItem, PayoutRun
 
 logger = logging.getLogger(__name__)
 
 KEY_LIFETIME = timedelta(hours=20)  # Stripe keeps idempotency keys for at least 24 hours
+# Longer than a transfer call can take with the gateway's timeout and retries.
+CLAIM = timedelta(minutes=5)
 
 
 def payout_run_create(*, program: Program, by: Any = None, confirm: bool = False) -> PayoutRun:
@@ -54,15 +60,16 @@ def payout_run_create(*, program: Program, by: Any = None, confirm: bool = False
         for commission in (
             Commission.objects.select_for_update()
             .filter(program=program, status=Commission.Status.APPROVED, payout_item__isnull=True)
-            .order_by("affiliate_id", "id")
+            .order_by("id")  # the order refunds lock commissions in
         ):
             owed[commission.affiliate_id].append(commission)
         affiliates = Affiliate.objects.in_bulk(list(owed))
+        accounts = accounts_for(tenant=tenant, affiliate_ids=list(owed))
         total = 0
-        for affiliate_id, rows in owed.items():
+        for affiliate_id, rows in sorted(owed.items()):
             amount = sum(c.amount_minor for c in rows)
             reason = ""
-            account = account_for(tenant=tenant, affiliate_id=affiliate_id)
+            account = accounts.get(affiliate_id)
             if affiliates[affiliate_id].status != Affiliate.Status.APPROVED:
                 reason = "affiliate_not_approved"
             elif amount < max(program.payout_threshold_minor, 1):
@@ -97,6 +104,22 @@ def payout_run_confirm(*, run: PayoutRun) -> PayoutRun:
     return run
 
 
+def payout_run_cancel(*, run: PayoutRun) -> PayoutRun:
+    """Cancel what a run has not started to send: its pending items end and their commissions
+    go back to the next run. Items already sending or paid are not touched."""
+    with transaction.atomic():
+        run = PayoutRun.objects.select_for_update().get(pk=run.pk)
+        if run.status in (PayoutRun.Status.DONE, PayoutRun.Status.CANCELLED):
+            raise BillingError("not_cancellable", f"This run is {run.status}.", status=409)
+        pending = run.items.select_for_update().filter(status=PayoutItem.Status.PENDING)
+        Commission.objects.filter(payout_item__in=pending).update(payout_item=None)
+        pending.update(status=PayoutItem.Status.FAILED, failure_code="cancelled", failure_message="Run cancelled.")
+        if not run.items.filter(status=PayoutItem.Status.SENDING).exists():
+            run.status, run.finished_at = PayoutRun.Status.CANCELLED, timezone.now()
+        run.save(update_fields=["status", "finished_at"])
+    return run
+
+
 def payout_run_execute(*, run: PayoutRun) -> PayoutRun:
     """Send every item of a queued (or funded again) run that is not paid yet. Safe to run from
     several workers at once: each item is taken by one of them."""
@@ -108,10 +131,8 @@ def payout_run_execute(*, run: PayoutRun) -> PayoutRun:
         try:
             payout_item_execute(item_id=item_id)
         except gateway.GatewayError as exc:
-            if not exc.transient:
-                raise
             # Left `sending` with its key: the next execution sends it again.
-            logger.warning("payout item %s: transient Stripe error %s; will retry", item_id, exc.code)
+            logger.warning("payout item %s: Stripe error %s; will retry", item_id, exc.code)
     return run_settle(run=run)
 
 
@@ -136,12 +157,31 @@ def run_settle(*, run: PayoutRun) -> PayoutRun:
 
 
 def payout_item_execute(*, item_id: int) -> PayoutItem | None:
-    """Reserve and send one item (see the module's docstring). Returns the item, or None when
-    another worker holds it. Raises GatewayError (transient) when Stripe could not be reached:
-    the item stays `sending` and is sent again, with the same key, later."""
+    """Reserve, claim, send and record one item (see the module's docstring). Returns the item,
+    or None when it is not this worker's to send now (another holds it, or funds are short).
+    Raises GatewayError when Stripe could not be asked or answered with anything but a refusal
+    of the transfer: the item stays `sending` and is sent again, with the same key, later."""
     if not _reserve(item_id):
         return None
-    return _send(item_id)
+    item = _claim(item_id)
+    if item is None:
+        return None
+    metadata = {"tenant": connection.tenant.schema_name, "run": str(item.run_id), "item": str(item.pk)}
+    group = item.run.transfer_group(connection.tenant.schema_name)
+    try:
+        transfer = None
+        if item.attempts > 1 or item.created_at < timezone.now() - KEY_LIFETIME:
+            transfer = _earlier_transfer(item, group=group, metadata=metadata)
+        transfer = transfer or gateway.transfer_create(
+            amount_minor=item.amount_minor, currency=item.currency, destination=item.destination,
+            transfer_group=group, metadata=metadata, idempotency_key=item.idempotency_key,
+        )  # fmt: skip
+    except gateway.GatewayError as exc:
+        if exc.refused_request:
+            return _fail(item_id, code=exc.code, message=exc.message)
+        _unclaim(item_id)
+        raise
+    return _record(item_id, transfer_id=transfer.id)
 
 
 def _reserve(item_id: int) -> bool:
@@ -149,70 +189,102 @@ def _reserve(item_id: int) -> bool:
         item = PayoutItem.objects.select_for_update(skip_locked=True).filter(pk=item_id).first()
         if item is None or item.status not in (PayoutItem.Status.PENDING, PayoutItem.Status.SENDING):
             return False
-        if item.status == PayoutItem.Status.PENDING:
-            try:
-                services.ledger_post(
-                    kind=LedgerEntry.Kind.TRANSFER, currency=item.currency, amount_minor=-item.amount_minor,
-                    reference=f"item:{item.pk}", memo=f"Payout to affiliate {item.affiliate_id}",
-                )  # fmt: skip
-            except BillingError as exc:
-                if exc.code == "insufficient_funds":
-                    return False
-                raise
-            item.status = PayoutItem.Status.SENDING
-            item.save(update_fields=["status"])
+        if item.status == PayoutItem.Status.SENDING:
+            return True
+        # Refunds and status changes of linked commissions are refused or become adjustments
+        # (see affiliates), so this holds; checked anyway, because money leaves on it.
+        linked = list(item.commissions.select_for_update().order_by("id"))
+        if any(c.status != Commission.Status.APPROVED for c in linked) or (
+            sum(c.amount_minor for c in linked) != item.amount_minor
+        ):
+            item.status, item.failure_code = PayoutItem.Status.FAILED, "commissions_changed"
+            item.failure_message = "Its commissions changed after the run was made; they go to the next run."
+            item.save(update_fields=["status", "failure_code", "failure_message"])
+            item.commissions.update(payout_item=None)
+            return False
+        try:
+            services.ledger_post(
+                kind=LedgerEntry.Kind.TRANSFER, currency=item.currency, amount_minor=-item.amount_minor,
+                reference=f"item:{item.pk}", memo=f"Payout to affiliate {item.affiliate_id}",
+            )  # fmt: skip
+        except BillingError as exc:
+            if exc.code == "insufficient_funds":
+                return False
+            raise
+        item.status = PayoutItem.Status.SENDING
+        item.save(update_fields=["status"])
     return True
 
 
-def _send(item_id: int) -> PayoutItem | None:
-    tenant = connection.tenant
-    error: gateway.GatewayError | None = None
+def _claim(item_id: int) -> PayoutItem | None:
+    now = timezone.now()
     with transaction.atomic():
         item = PayoutItem.objects.select_for_update(skip_locked=True).select_related("run").filter(pk=item_id).first()
         if item is None or item.status != PayoutItem.Status.SENDING:
-            return item
+            return None
+        if item.claimed_until is not None and item.claimed_until > now:
+            return None
+        item.claimed_until = now + CLAIM
         item.attempts += 1
-        metadata = {"tenant": tenant.schema_name, "run": str(item.run_id), "item": str(item.pk)}
-        try:
-            # Stripe forgets idempotency keys after 24 hours: an item tried before, or made long
-            # ago, first looks for a transfer an earlier attempt created.
-            tried = item.attempts > 1 or item.created_at < timezone.now() - KEY_LIFETIME
-            transfer = (_earlier_transfer(item) if tried else None) or gateway.transfer_create(
-                amount_minor=item.amount_minor, currency=item.currency, destination=item.destination,
-                transfer_group=item.run.transfer_group, metadata=metadata, idempotency_key=item.idempotency_key,
-            )  # fmt: skip
-        except gateway.GatewayError as exc:
-            if not exc.transient:
-                _fail(item, code=exc.code, message=exc.message)
-                return item
-            item.save(update_fields=["attempts"])
-            error = exc
-        else:
-            now = timezone.now()
-            item.status, item.stripe_transfer_id, item.paid_at = PayoutItem.Status.PAID, transfer.id, now
-            item.failure_code = item.failure_message = ""
-            item.save(
-                update_fields=["attempts", "status", "stripe_transfer_id", "paid_at", "failure_code", "failure_message"]
-            )
-            commissions.commissions_paid(commission_ids=list(item.commissions.values_list("pk", flat=True)), when=now)
-    if error is not None:
-        raise error
+        item.save(update_fields=["claimed_until", "attempts"])
     return item
 
 
-def _earlier_transfer(item: PayoutItem) -> Any:
+def _unclaim(item_id: int) -> None:
+    PayoutItem.objects.filter(pk=item_id, status=PayoutItem.Status.SENDING).update(claimed_until=None)
+
+
+def _record(item_id: int, *, transfer_id: str) -> PayoutItem:
+    with transaction.atomic():
+        item = PayoutItem.objects.select_for_update().get(pk=item_id)
+        if item.status != PayoutItem.Status.SENDING:
+            return item  # recorded already (by a worker whose claim had lapsed)
+        now = timezone.now()
+        item.status, item.stripe_transfer_id, item.paid_at, item.claimed_until = (
+            PayoutItem.Status.PAID, transfer_id, now, None,
+        )  # fmt: skip
+        item.failure_code = item.failure_message = ""
+        item.save(
+            update_fields=[
+                "status",
+                "stripe_transfer_id",
+                "paid_at",
+                "claimed_until",
+                "failure_code",
+                "failure_message",
+            ]
+        )
+        commissions.commissions_paid(
+            commission_ids=list(item.commissions.select_for_update().order_by("id").values_list("pk", flat=True)),
+            when=now,
+        )
+    return item
+
+
+def _earlier_transfer(item: PayoutItem, *, group: str, metadata: dict[str, str]) -> Any:
     """A transfer an earlier attempt created (its answer lost, its key perhaps expired)."""
-    for transfer in gateway.transfers_list(transfer_group=item.run.transfer_group):
-        if (transfer.metadata or {}).get("item") == str(item.pk):
+    for transfer in gateway.transfers_list(transfer_group=group):
+        if (
+            dict(transfer.metadata or {}) == metadata
+            and transfer.destination == item.destination
+            and transfer.amount == item.amount_minor
+            and transfer.currency == item.currency.lower()
+        ):
             return transfer
     return None
 
 
-def _fail(item: PayoutItem, *, code: str, message: str) -> None:
-    item.status, item.failure_code, item.failure_message = PayoutItem.Status.FAILED, code[:64], message[:500]
-    item.save(update_fields=["attempts", "status", "failure_code", "failure_message"])
-    services.ledger_post(
-        kind=LedgerEntry.Kind.RELEASE, currency=item.currency, amount_minor=item.amount_minor,
-        reference=f"item-release:{item.pk}", memo=f"Transfer refused: {code}",
-    )  # fmt: skip
-    item.commissions.update(payout_item=None)
+def _fail(item_id: int, *, code: str, message: str) -> PayoutItem:
+    with transaction.atomic():
+        item = PayoutItem.objects.select_for_update().get(pk=item_id)
+        if item.status != PayoutItem.Status.SENDING:
+            return item
+        item.status, item.failure_code, item.failure_message = PayoutItem.Status.FAILED, code[:64], message[:500]
+        item.claimed_until = None
+        item.save(update_fields=["status", "failure_code", "failure_message", "claimed_until"])
+        services.ledger_post(
+            kind=LedgerEntry.Kind.RELEASE, currency=item.currency, amount_minor=item.amount_minor,
+            reference=f"item-release:{item.pk}", memo=f"Transfer refused: {code}",
+        )  # fmt: skip
+        item.commissions.update(payout_item=None)
+    return item

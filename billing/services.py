@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 
 from affiliates import money
+from billing import selectors
 from billing.errors import BillingError
 from billing.models import LedgerAccount, LedgerEntry
 
@@ -13,10 +13,6 @@ from billing.models import LedgerAccount, LedgerEntry
 def _account_locked(currency: str) -> LedgerAccount:
     account, _ = LedgerAccount.objects.get_or_create(currency=currency)
     return LedgerAccount.objects.select_for_update().get(pk=account.pk)
-
-
-def _balance(account: LedgerAccount) -> int:
-    return account.entries.aggregate(s=Sum("amount_minor"))["s"] or 0
 
 
 def ledger_post(
@@ -36,8 +32,12 @@ def ledger_post(
         if found is not None:
             return found, False
         account = _account_locked(currency)
+        # Again under the lock: a repeat that waited for it finds the entry the first one made.
+        found = LedgerEntry.objects.filter(reference=reference).first()
+        if found is not None:
+            return found, False
         if amount_minor < 0:
-            available = _balance(account)
+            available = selectors.ledger_balance(currency=currency)
             if available + amount_minor < 0:
                 missing = -(available + amount_minor)
                 raise BillingError(

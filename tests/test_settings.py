@@ -54,6 +54,15 @@ def test_check_deploy_is_clean_with_production_settings():
             },
             "the local Stripe double is for development and tests only",
         ),
+        (
+            {
+                "DJANGO_ENV": "production",
+                "DJANGO_SECRET_KEY": _secret(),
+                "STRIPE_SECRET_KEY": "sk_test_real",
+                "STRIPE_API_BASE": "https://evil.example/x.stripe.com",
+            },
+            "the local Stripe double is for development and tests only",
+        ),
     ],
     ids=[
         "debug-on-in-production",
@@ -62,6 +71,7 @@ def test_check_deploy_is_clean_with_production_settings():
         "unknown-environment",
         "stripe-double-key-in-production",
         "stripe-double-address-in-production",
+        "not-stripe-in-production",
     ],
 )
 def test_unsafe_or_unknown_settings_refuse_to_start(env, message):

@@ -99,12 +99,15 @@ def test_a_prepared_statement_follows_the_tenant_of_the_connection(make_tenant):
             seen.append(cursor.fetchone()[0])
     connection.set_schema_to_public()
 
-    # then each run read its own tenant's table (PostgreSQL re-plans on a new search_path)
+    # then each run read its own tenant's table (PostgreSQL re-plans on a new search_path), from
+    # one statement the server really holds prepared
     assert seen == ["First", "Second", "First"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%affiliates_program%"])
+        assert cursor.fetchone()[0] == 1
 
 
 def test_nested_prepared_cursors_share_the_outermost(tenant):
     with sqlrows.prepared() as outer, sqlrows.prepared() as inner:
         assert inner is outer
-    with sqlrows.prepared() as again:
-        assert again is not outer  # the outer one was closed and forgotten
+    assert outer.closed and connection._prepared_cursor is None  # closed and forgotten

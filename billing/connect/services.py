@@ -23,6 +23,10 @@ def account_for(*, tenant: Any, affiliate_id: int) -> ConnectedAccount | None:
     return ConnectedAccount.objects.filter(tenant=tenant, affiliate_id=affiliate_id).first()
 
 
+def accounts_for(*, tenant: Any, affiliate_ids: list[int]) -> dict[int, ConnectedAccount]:
+    return {a.affiliate_id: a for a in ConnectedAccount.objects.filter(tenant=tenant, affiliate_id__in=affiliate_ids)}
+
+
 def onboarding_start(
     *, tenant: Any, affiliate_id: int, email: str, country: str, refresh_url: str, return_url: str
 ) -> tuple[ConnectedAccount, Any]:

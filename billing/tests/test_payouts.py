@@ -103,7 +103,7 @@ def test_a_run_pays_who_is_owed_enough_and_rolls_the_rest_over_with_the_reason(d
     assert set(Commission.objects.filter(affiliate=below).values_list("status", "payout_item")) == {("approved", None)}
     [transfer] = _transfers(double)
     assert (transfer["amount"], transfer["destination"], transfer["transfer_group"]) == (
-        7000, destination, run.transfer_group,
+        7000, destination, f"{tenant.schema_name}-payout-run-{run.pk}",
     )  # fmt: skip
     assert transfer["metadata"] == {"tenant": tenant.schema_name, "run": str(run.pk), "item": str(item.pk)}
     assert selectors.ledger_balance(currency="USD") == 100_000 - 7000
@@ -144,8 +144,11 @@ def test_a_crash_between_stripe_and_the_commit_is_retried_into_the_same_transfer
         payouts.payout_run_execute(run=run)
     assert run.items.get().status == PayoutItem.Status.SENDING and len(_transfers(double)) == 1
 
-    # then the next execution sends the same key and records the one transfer
+    # then, while the dead worker's claim holds, nobody sends it again
     monkeypatch.setattr(commissions, "commissions_paid", real)
+    assert payouts.payout_run_execute(run=run).status == "queued" and len(_transfers(double)) == 1
+    # and once it has lapsed, the next execution sends the same key and records the one transfer
+    PayoutItem.objects.filter(run=run).update(claimed_until=timezone.now() - timedelta(seconds=1))
     run = payouts.payout_run_execute(run=run)
     item = run.items.get()
     [transfer] = _transfers(double)
@@ -154,25 +157,100 @@ def test_a_crash_between_stripe_and_the_commit_is_retried_into_the_same_transfer
 
 
 @pytest.mark.django_db
-def test_a_lost_answer_and_a_429_are_retried_with_the_same_key(double, shop):
+def test_a_429_leaves_the_item_sending_and_the_next_execution_pays_it(double, shop):
     tenant, program = shop
     _onboard(double, tenant, _owed(program, "800.00"))
     _fund(100_000)
     run = payouts.payout_run_create(program=program)
-    double.faults(
-        {"method": "POST", "path": "/v1/transfers", "mode": "drop_response", "times": 1},
-        {"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 429, "times": 1},
-        append=False,
-    )
+    double.faults({"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 429, "times": 1})
 
-    first = payouts.payout_run_execute(run=run)  # the answer is lost: transient, stays sending
-    second = payouts.payout_run_execute(run=run)  # 429 from the lookup's retry... or the create
-    third = payouts.payout_run_execute(run=run)
-
+    first = payouts.payout_run_execute(run=run)
     item = run.items.get()
-    assert (first.status, third.status, item.status) == ("queued", "done", "paid")
-    assert second.status in ("queued", "done")
-    assert len(_transfers(double)) == 1 and item.attempts >= 2
+    assert (first.status, item.status, item.attempts, _transfers(double)) == ("queued", "sending", 1, [])
+
+    second = payouts.payout_run_execute(run=run)
+    item.refresh_from_db()
+    assert (second.status, item.status, item.attempts, len(_transfers(double))) == ("done", "paid", 2, 1)
+
+
+@pytest.mark.django_db
+def test_a_lost_answer_is_found_again_and_recorded_without_a_second_transfer(double, shop):
+    tenant, program = shop
+    _onboard(double, tenant, _owed(program, "800.00"))
+    _fund(100_000)
+    run = payouts.payout_run_create(program=program)
+    double.faults({"method": "POST", "path": "/v1/transfers", "mode": "drop_response", "times": 1})
+
+    first = payouts.payout_run_execute(run=run)  # Stripe made the transfer; the answer was lost
+    assert (first.status, run.items.get().status, len(_transfers(double))) == ("queued", "sending", 1)
+
+    second = payouts.payout_run_execute(run=run)
+    item = run.items.get()
+    [transfer] = _transfers(double)
+    assert (second.status, item.status, item.stripe_transfer_id) == ("done", "paid", transfer["id"])
+
+
+@pytest.mark.django_db
+def test_a_retry_never_takes_another_tenants_transfer_for_its_own(double, make_tenant):
+    # given two tenants whose first run and first item have the same ids in their own schemas
+    paid_here = []
+    for index in range(2):
+        tenant = make_tenant().tenant
+        connection.set_tenant(tenant)
+        program = factories.program(payout_threshold_minor=100, currency="USD")
+        factories.rule(program, percent="10")
+        _onboard(double, tenant, _owed(program, "50.00"))
+        _fund(100_000)
+        run = payouts.payout_run_create(program=program)
+        if index == 1:  # the second tenant's first attempt fails, so its retry looks transfers up
+            double.faults({"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 429, "times": 1})
+            payouts.payout_run_execute(run=run)
+        payouts.payout_run_execute(run=run)
+        item = run.items.get()
+        paid_here.append((item.pk, run.pk, item.status, item.stripe_transfer_id))
+    connection.set_schema_to_public()
+
+    # then each has its own transfer
+    (first_item, first_run, *_), (second_item, second_run, *_) = paid_here
+    assert (first_item, first_run) == (second_item, second_run)  # the same ids: the trap is real
+    transfers = _transfers(double)
+    assert len(transfers) == 2 and {p[2] for p in paid_here} == {"paid"}
+    assert paid_here[0][3] != paid_here[1][3]
+
+
+@pytest.mark.django_db
+def test_a_refund_while_queued_becomes_an_adjustment_and_status_changes_wait(double, shop):
+    tenant, program = shop
+    affiliate = _owed(program, "800.00")
+    _onboard(double, tenant, affiliate)
+    _fund(100_000)
+    run = payouts.payout_run_create(program=program)
+    commission = Commission.objects.get(affiliate=affiliate)
+
+    # when the purchase is half refunded and someone tries to reject the queued commission
+    conversions.conversion_refund(conversion=commission.conversion, amount="400.00", reason="half back")
+    with pytest.raises(Exception, match="payout run"):
+        commissions.commission_set_status(commission=commission, status="rejected", by=None, reason="no")
+
+    # then the item still pays what was queued and a negative adjustment waits for the next run
+    run = payouts.payout_run_execute(run=run)
+    assert (run.items.get().amount_minor, run.items.get().status) == (8_000, "paid")
+    [adjustment] = Commission.objects.filter(affiliate=affiliate, kind="adjustment")
+    assert (adjustment.amount_minor, adjustment.status, adjustment.payout_item_id) == (-4_000, "approved", None)
+
+
+@pytest.mark.django_db
+def test_cancelling_a_run_releases_its_commissions(double, shop):
+    tenant, program = shop
+    affiliate = _owed(program, "800.00")
+    _onboard(double, tenant, affiliate)
+    run = payouts.payout_run_create(program=program, confirm=True)
+
+    run = payouts.payout_run_cancel(run=run)
+
+    assert run.status == "cancelled" and run.items.get().status == "failed"
+    assert Commission.objects.get(affiliate=affiliate).payout_item_id is None
+    assert payouts.payout_run_create(program=program).items.count() == 1
 
 
 @pytest.mark.django_db

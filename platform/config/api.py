@@ -59,7 +59,7 @@ class FieldsBuiltOnce:
     """For serializers on hot paths: fields built and bound once per class. DRF otherwise deep-
     copies (a ModelSerializer: rebuilds from the model) every field for every instance, which on
     `POST /api/v1/conversions` cost more than validating the body or rendering the response.
-    The fields stay bound to the first instance, so only for serializers whose fields keep no
+    The fields stay bound to a blank instance, so only for serializers whose fields keep no
     state of their own: none reads the context (the request), and none is used with
     `partial=True` (a field asks its root whether the validation is partial)."""
 
@@ -68,7 +68,11 @@ class FieldsBuiltOnce:
         cls = type(self)
         built = cls.__dict__.get("_fields_built")
         if built is None:
-            built = super().fields
+            # Bound to a blank instance of their own, not to this one: nothing of a request or
+            # of the rendered rows stays referenced for the life of the process.
+            blank = cls.__new__(cls)
+            serializers.BaseSerializer.__init__(blank)
+            built = super(FieldsBuiltOnce, blank).fields
             cls._fields_built = built
         return built
 

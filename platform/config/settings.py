@@ -8,7 +8,7 @@ Every variable is listed in `.env.example`.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -126,7 +126,9 @@ DATABASES["default"]["HOST"] = unquote(str(DATABASES["default"].get("HOST") or "
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 # Prepared statements only where asked for (`config.sqlrows.prepared`, the hot paths): Django's
-# own queries bind on the client and are never prepared. Turn them off behind a pooler in
+# own queries bind on the client and are never prepared. PostgreSQL plans each once per
+# connection and search_path (it re-plans when a connection moves to another tenant; psycopg
+# forgets them after a rollback). Turn them off behind a pooler in
 # transaction mode (PgBouncer), which cannot keep a prepared statement on one server connection.
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
     2**31 - 1 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
@@ -252,7 +254,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # Stripe: every call goes through billing.gateway. A key starting with sk_test_double talks to
 # the local Stripe double (billing.stripe_double: tests and the offline `make run`); any other key
-# (a real sk_test_ or live key) talks to Stripe itself, with no code change.
+# (a real sk_test_ or live key) talks to Stripe itself, with no code change. Without a key (the
+# production default) payouts are off: every Stripe call fails with `not_configured`.
 STRIPE_DOUBLE_KEY_PREFIX = "sk_test_double"
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="" if IS_PRODUCTION else "sk_test_double_local")
 STRIPE_API_BASE = env.str(
@@ -261,17 +264,19 @@ STRIPE_API_BASE = env.str(
     if STRIPE_SECRET_KEY.startswith(STRIPE_DOUBLE_KEY_PREFIX)
     else "https://api.stripe.com",
 )
+_stripe_base = urlsplit(STRIPE_API_BASE)
+_stripe_host = _stripe_base.hostname or ""
 if IS_PRODUCTION and (
     STRIPE_SECRET_KEY.startswith(STRIPE_DOUBLE_KEY_PREFIX)
-    or not (STRIPE_API_BASE == "https://api.stripe.com" or STRIPE_API_BASE.endswith(".stripe.com"))
-    or not STRIPE_API_BASE.startswith("https://")
+    or _stripe_base.scheme != "https"
+    or not (_stripe_host == "stripe.com" or _stripe_host.endswith(".stripe.com"))
 ):
     raise ImproperlyConfigured(
         "DJANGO_ENV=production talks to Stripe itself: set STRIPE_SECRET_KEY to a Stripe key and leave "
         "STRIPE_API_BASE unset (the local Stripe double is for development and tests only)."
     )
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
-# stripe-python retries connection errors, 409s, 429s and 5xx with the same idempotency key.
+# stripe-python retries connection errors, 409s, 5xx and retryable 429s with the same idempotency key.
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_LIVE_MODE = False
 DJSTRIPE_WEBHOOK_SECRET = env.str("DJSTRIPE_WEBHOOK_SECRET", default="whsec_dev")

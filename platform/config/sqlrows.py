@@ -72,8 +72,9 @@ def update(obj: Model, attnames: Sequence[str]) -> tuple[str, list]:
 @contextlib.contextmanager
 def prepared() -> Iterator[psycopg.Cursor]:
     """A cursor binding parameters on the server, for statements run with `prepare=True`:
-    PostgreSQL then plans each statement once per connection instead of on every call, and
-    planning a statement of several CTEs costs more than running it. Parameters that can be
+    PostgreSQL then plans each statement once per connection and tenant instead of on every
+    call (it re-plans when the search_path changes; psycopg drops its prepared statements after
+    a rollback), and planning a statement of several CTEs costs more than running it. Parameters that can be
     NULL need a cast in the SQL (`%(x)s::bigint`), since the server must know their type.
 
     Opened through Django's cursor, so the tenant's search_path is set first (PostgreSQL
