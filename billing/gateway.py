@@ -213,3 +213,7 @@ def checkout_session_create(
         "payment_intent_data": {"metadata": metadata},
     }
     return _call(lambda: client().v1.checkout.sessions.create(params=params, options=_options(idempotency_key)))
+
+
+def checkout_session_retrieve(session_id: str) -> stripe.checkout.Session:
+    return _call(lambda: client().v1.checkout.sessions.retrieve(session_id))

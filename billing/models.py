@@ -135,3 +135,30 @@ class PayoutItem(models.Model):
 
     def __str__(self) -> str:
         return f"payout item {self.pk} ({self.status})"
+
+
+class Funding(models.Model):
+    """Money the business adds to its payout ledger through a Stripe Checkout session. Credited
+    once Stripe reports the session paid (webhook, or a fetch when the business comes back)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PAID = "paid", "Paid"
+
+    session_id = models.CharField(max_length=255, unique=True)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    url = models.URLField(max_length=2048)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount_minor__gt=0), name="funding_positive")]
+
+    def __str__(self) -> str:
+        return f"funding {self.amount_minor} {self.currency} ({self.status})"
