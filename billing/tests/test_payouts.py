@@ -3,6 +3,7 @@ what it is owed, once, whatever fails in between."""
 
 from __future__ import annotations
 
+import io
 import threading
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
@@ -17,7 +19,7 @@ from django.utils import timezone
 from affiliates import commissions, conversions
 from affiliates.models import Commission
 from affiliates.tests import factories
-from billing import gateway, payouts, selectors, services
+from billing import gateway, payouts, reconcile, selectors, services
 from billing.connect import services as connect
 from billing.models import LedgerEntry, PayoutItem, PayoutRun
 from billing.stripe_double import RunningDouble, running
@@ -75,6 +77,10 @@ def _fund(amount_minor: int) -> None:
     )
 
 
+def _reconciled() -> list:
+    return reconcile.differences(transfers=reconcile.stripe_transfers())
+
+
 def _transfers(double: RunningDouble) -> list[dict]:
     return requests.get(f"{double.url}/_double/state", timeout=5).json()["transfers"]
 
@@ -107,6 +113,7 @@ def test_a_run_pays_who_is_owed_enough_and_rolls_the_rest_over_with_the_reason(d
     )  # fmt: skip
     assert transfer["metadata"] == {"tenant": tenant.schema_name, "run": str(run.pk), "item": str(item.pk)}
     assert selectors.ledger_balance(currency="USD") == 100_000 - 7000
+    assert _reconciled() == []
 
 
 @pytest.mark.django_db
@@ -154,6 +161,7 @@ def test_a_crash_between_stripe_and_the_commit_is_retried_into_the_same_transfer
     [transfer] = _transfers(double)
     assert (item.status, item.stripe_transfer_id, run.status) == ("paid", transfer["id"], "done")
     assert selectors.ledger_balance(currency="USD") == 100_000 - 8_000
+    assert _reconciled() == []
 
 
 @pytest.mark.django_db
@@ -188,6 +196,7 @@ def test_a_lost_answer_is_found_again_and_recorded_without_a_second_transfer(dou
     item = run.items.get()
     [transfer] = _transfers(double)
     assert (second.status, item.status, item.stripe_transfer_id) == ("done", "paid", transfer["id"])
+    assert _reconciled() == []
 
 
 @pytest.mark.django_db
@@ -276,6 +285,7 @@ def test_a_permanent_refusal_fails_the_item_and_releases_funds_and_commissions(d
     double.faults()
     next_run = payouts.payout_run_execute(run=payouts.payout_run_create(program=program))
     assert next_run.items.get().status == "paid" and len(_transfers(double)) == 1
+    assert _reconciled() == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -314,6 +324,7 @@ def test_two_workers_executing_one_run_transfer_each_item_once(double, make_tena
     transfers = _transfers(double)
     assert len(transfers) == 6 and len({t["metadata"]["item"] for t in transfers}) == 6
     assert selectors.ledger_balance(currency="USD") == 1_000_000 - 6 * 500
+    assert _reconciled() == []
     connection.set_schema_to_public()
 
 
@@ -330,3 +341,28 @@ def test_a_run_that_needs_confirmation_sends_nothing_until_confirmed(double, sho
 
     run = payouts.payout_run_execute(run=payouts.payout_run_confirm(run=run))
     assert run.status == "done" and len(_transfers(double)) == 1
+
+
+@pytest.mark.django_db
+def test_reconciliation_reports_a_stray_transfer_and_a_paid_item_stripe_does_not_have(double, shop):
+    tenant, program = shop
+    destination = _onboard(double, tenant, _owed(program, "800.00"))
+    _fund(100_000)
+    run = payouts.payout_run_execute(run=payouts.payout_run_create(program=program))
+    assert _reconciled() == []
+
+    # when someone sends a transfer in this tenant's name outside any item, and an item claims a
+    # transfer Stripe never made
+    stray = gateway.transfer_create(
+        amount_minor=100, currency="USD", destination=destination, transfer_group="manual",
+        metadata={"tenant": tenant.schema_name, "item": "999"}, idempotency_key="stray",
+    )  # fmt: skip
+    real = run.items.get().stripe_transfer_id
+    PayoutItem.objects.filter(run=run).update(stripe_transfer_id="tr_missing")
+
+    # then both show up, and the command fails
+    found = sorted((d.kind, d.transfer_id) for d in _reconciled())
+    assert found == [("transfer_id_mismatch", real), ("transfer_without_item", stray.id)]
+    connection.set_schema_to_public()
+    with pytest.raises(CommandError, match="do not reconcile"):
+        call_command("payouts_reconcile", tenant=tenant.slug, stdout=io.StringIO())
