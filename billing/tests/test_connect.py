@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 from django.db import connection
-from django.test import override_settings
 
 from billing import gateway
 from billing.connect import services
 from billing.connect.models import ConnectedAccount
 from billing.errors import BillingError
-from billing.stripe_double import RunningDouble, running
-
-
-@pytest.fixture
-def double() -> Iterator[RunningDouble]:
-    with running() as d:
-        gateway._client.cache_clear()
-        with override_settings(STRIPE_SECRET_KEY="sk_test_double_connect", STRIPE_API_BASE=d.url):
-            yield d
-    gateway._client.cache_clear()
+from billing.stripe_double import RunningDouble
 
 
 def _start(tenant, affiliate_id: int = 7):

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 from django.db import connection
-from django.test import override_settings
 
 from billing import funding, gateway, selectors
 from billing.errors import BillingError
 from billing.models import Funding
-from billing.stripe_double import RunningDouble, running
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def double() -> Iterator[RunningDouble]:
-    with running() as d:
-        gateway._client.cache_clear()
-        with override_settings(STRIPE_SECRET_KEY="sk_test_double_funding", STRIPE_API_BASE=d.url):
-            yield d
-    gateway._client.cache_clear()
-
-
-@pytest.fixture
-def tenant(make_tenant):
-    provisioned = make_tenant()
-    connection.set_tenant(provisioned.tenant)
-    yield provisioned.tenant
-    connection.set_schema_to_public()
 
 
 def _start(amount: int = 25_000) -> Funding:

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 from django.test import override_settings
 
 from billing import gateway
-from billing.stripe_double import RunningDouble, running
-
-
-@pytest.fixture
-def double() -> Iterator[RunningDouble]:
-    with running() as d:
-        gateway._client.cache_clear()
-        with override_settings(
-            STRIPE_SECRET_KEY="sk_test_double_gateway", STRIPE_API_BASE=d.url, STRIPE_TIMEOUT_SECONDS=1.0,
-            STRIPE_MAX_NETWORK_RETRIES=2,
-        ):  # fmt: skip
-            yield d
-    gateway._client.cache_clear()
+from billing.stripe_double import RunningDouble
 
 
 def _account(double: RunningDouble, *, complete: bool = True) -> str:

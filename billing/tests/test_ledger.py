@@ -14,14 +14,6 @@ from billing.models import LedgerEntry
 FUNDING, TRANSFER, REVERSAL = LedgerEntry.Kind.FUNDING, LedgerEntry.Kind.TRANSFER, LedgerEntry.Kind.REVERSAL
 
 
-@pytest.fixture
-def tenant(make_tenant):
-    provisioned = make_tenant()
-    connection.set_tenant(provisioned.tenant)
-    yield provisioned
-    connection.set_schema_to_public()
-
-
 @pytest.mark.django_db
 def test_balance_is_the_sum_of_credits_and_debits_per_currency(tenant):
     services.ledger_post(kind=FUNDING, currency="USD", amount_minor=50_000, reference="checkout:cs_1")

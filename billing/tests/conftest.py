@@ -1,0 +1,39 @@
+"""Fixtures for the billing tests: a tenant whose schema is active, and the local Stripe double
+with the gateway pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from billing import gateway
+from billing.stripe_double import RunningDouble, running
+
+
+@pytest.fixture
+def tenant(make_tenant):
+    provisioned = make_tenant()
+    connection.set_tenant(provisioned.tenant)
+    yield provisioned.tenant
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def stripe_retries() -> int:
+    """stripe-python's own retries; a module overrides this to see every failure itself."""
+    return 2
+
+
+@pytest.fixture
+def double(stripe_retries: int) -> Iterator[RunningDouble]:
+    with running() as d:
+        gateway._client.cache_clear()
+        with override_settings(
+            STRIPE_SECRET_KEY="sk_test_double_tests", STRIPE_API_BASE=d.url, STRIPE_TIMEOUT_SECONDS=1.0,
+            STRIPE_MAX_NETWORK_RETRIES=stripe_retries,
+        ):  # fmt: skip
+            yield d
+    gateway._client.cache_clear()
