@@ -91,7 +91,15 @@ def payout_run_create(*, program: Program, by: Any = None, confirm: bool = False
         if total == 0:
             run.status, run.finished_at = PayoutRun.Status.DONE, timezone.now()
         run.save(update_fields=["skipped", "total_minor", "status", "finished_at"])
+        if run.status == PayoutRun.Status.QUEUED:
+            _enqueue(run)
     return run
+
+
+def _enqueue(run: PayoutRun) -> None:
+    from billing import tasks  # tasks import this module
+
+    transaction.on_commit(lambda: tasks.payout_run_execute.delay(run.pk))
 
 
 def payout_run_confirm(*, run: PayoutRun) -> PayoutRun:
@@ -101,6 +109,7 @@ def payout_run_confirm(*, run: PayoutRun) -> PayoutRun:
             raise BillingError("not_awaiting_confirmation", f"This run is {run.status}.", status=409)
         run.status, run.confirmed_at = PayoutRun.Status.QUEUED, timezone.now()
         run.save(update_fields=["status", "confirmed_at"])
+        _enqueue(run)
     return run
 
 

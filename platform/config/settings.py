@@ -250,6 +250,8 @@ CELERY_BEAT_SCHEDULE = {
     # Buffered clicks reach PostgreSQL within about a second (conversions flush it themselves).
     "drain-clicks": {"task": "affiliates.tasks.clicks_drain", "schedule": 1.0},
     "approve-due-commissions": {"task": "affiliates.tasks.commissions_approve_due", "schedule": 600.0},
+    # Runs left queued (a worker died) or waiting for funds are picked up again.
+    "resume-payout-runs": {"task": "billing.tasks.payout_runs_resume", "schedule": 300.0},
 }
 
 # Stripe: every call goes through billing.gateway. A key starting with sk_test_double talks to
