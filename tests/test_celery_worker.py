@@ -156,20 +156,15 @@ def test_click_drain_and_commission_approval_run_in_a_real_worker(make_tenant, w
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_payout_run_is_sent_by_a_real_worker_exactly_once(make_tenant, monkeypatch, request):
-    import uuid
-    from datetime import timedelta
 
     import requests
     from django.test import override_settings
-    from django.utils import timezone
 
-    from affiliates import commissions, conversions
-    from affiliates.models import Commission
     from affiliates.tests import factories
-    from billing import gateway, payouts, reconcile, services
-    from billing.connect import services as connect
-    from billing.models import LedgerEntry, PayoutItem
+    from billing import gateway, payouts, reconcile
+    from billing.models import PayoutItem
     from billing.stripe_double import running
+    from billing.tests import factories as payout_factories
 
     with running() as double, override_settings(STRIPE_SECRET_KEY="sk_test_double_worker", STRIPE_API_BASE=double.url):
         gateway._client.cache_clear()
@@ -183,23 +178,9 @@ def test_a_payout_run_is_sent_by_a_real_worker_exactly_once(make_tenant, monkeyp
         connection.set_tenant(tenant)
         program = factories.program(payout_threshold_minor=100)
         factories.rule(program, percent="10")
-        affiliates = [factories.affiliate(program) for _ in range(3)]
-        for affiliate in affiliates:
-            visitor = uuid.uuid4()
-            factories.click(affiliate, visitor=visitor, at=timezone.now() - timedelta(days=1))
-            conversion, _ = conversions.conversion_record(
-                program=program, external_id=uuid.uuid4().hex, event_type="purchase", amount="20.00",
-                currency="USD", visitor_id=visitor,
-            )  # fmt: skip
-            commission = Commission.objects.get(conversion=conversion)
-            commissions.commission_set_status(commission=commission, status="approved", by=None)
-            account, _ = connect.onboarding_start(
-                tenant=tenant, affiliate_id=affiliate.id, email="a@example.com", country="US",
-                refresh_url="http://x.localhost/r", return_url="http://x.localhost/ok",
-            )  # fmt: skip
-            requests.post(f"{double.url}/_double/accounts/{account.stripe_id}/complete", json={}, timeout=5)
-            connect.account_refresh(tenant=tenant, affiliate_id=affiliate.id)
-        services.ledger_post(kind=LedgerEntry.Kind.FUNDING, currency="USD", amount_minor=10_000, reference="f:1")
+        for _ in range(3):
+            payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "20.00"))
+        payout_factories.fund(10_000)
 
         # when staff make a run: it is queued on commit and a worker sends it
         run = payouts.payout_run_create(program=program)

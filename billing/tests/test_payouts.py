@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -17,10 +16,10 @@ from django.utils import timezone
 from affiliates import commissions, conversions
 from affiliates.models import Commission
 from affiliates.tests import factories
-from billing import gateway, payouts, reconcile, selectors, services
-from billing.connect import services as connect
-from billing.models import LedgerEntry, PayoutItem, PayoutRun
+from billing import gateway, payouts, reconcile, selectors
+from billing.models import PayoutItem, PayoutRun
 from billing.stripe_double import RunningDouble
+from billing.tests import factories as payout_factories
 
 
 @pytest.fixture
@@ -38,36 +37,6 @@ def shop(make_tenant):
     connection.set_schema_to_public()
 
 
-def _owed(program, amount: str, affiliate=None):
-    """An affiliate with an approved 10 % commission on a purchase of `amount`."""
-    affiliate = affiliate or factories.affiliate(program)
-    visitor = uuid.uuid4()
-    factories.click(affiliate, visitor=visitor, at=timezone.now() - timedelta(days=1))
-    conversion, _ = conversions.conversion_record(
-        program=program, external_id=uuid.uuid4().hex, event_type="purchase", amount=amount, currency="USD",
-        visitor_id=visitor,
-    )  # fmt: skip
-    for commission in Commission.objects.filter(conversion=conversion):
-        commissions.commission_set_status(commission=commission, status="approved", by=None)
-    return affiliate
-
-
-def _onboard(double: RunningDouble, tenant, affiliate) -> str:
-    account, _ = connect.onboarding_start(
-        tenant=tenant, affiliate_id=affiliate.id, email="a@example.com", country="US",
-        refresh_url="http://x.localhost/r", return_url="http://x.localhost/ok",
-    )  # fmt: skip
-    requests.post(f"{double.url}/_double/accounts/{account.stripe_id}/complete", json={}, timeout=5)
-    connect.account_refresh(tenant=tenant, affiliate_id=affiliate.id)
-    return account.stripe_id
-
-
-def _fund(amount_minor: int) -> None:
-    services.ledger_post(
-        kind=LedgerEntry.Kind.FUNDING, currency="USD", amount_minor=amount_minor, reference=f"t:{uuid.uuid4()}"
-    )
-
-
 def _reconciled() -> list:
     return reconcile.differences(transfers=reconcile.stripe_transfers())
 
@@ -79,13 +48,13 @@ def _transfers(double: RunningDouble) -> list[dict]:
 @pytest.mark.django_db
 def test_a_run_pays_who_is_owed_enough_and_rolls_the_rest_over_with_the_reason(double, shop):
     tenant, program = shop
-    paid = _owed(program, "600.00")  # 60.00 owed
-    _owed(program, "100.00", affiliate=paid)  # +10.00
-    below = _owed(program, "300.00")  # 30.00 < 50.00
-    no_account = _owed(program, "900.00")
-    destination = _onboard(double, tenant, paid)
-    _onboard(double, tenant, below)
-    _fund(100_000)
+    paid = payout_factories.owed(program, "600.00")  # 60.00 owed
+    payout_factories.owed(program, "100.00", affiliate=paid)  # +10.00
+    below = payout_factories.owed(program, "300.00")  # 30.00 < 50.00
+    no_account = payout_factories.owed(program, "900.00")
+    destination = payout_factories.onboarded(double.url, tenant, paid)
+    payout_factories.onboarded(double.url, tenant, below)
+    payout_factories.fund(100_000)
 
     run = payouts.payout_run_create(program=program)
     run = payouts.payout_run_execute(run=run)
@@ -110,8 +79,8 @@ def test_a_run_pays_who_is_owed_enough_and_rolls_the_rest_over_with_the_reason(d
 @pytest.mark.django_db
 def test_without_enough_funds_the_run_waits_and_says_how_much_is_missing(double, shop):
     tenant, program = shop
-    _onboard(double, tenant, _owed(program, "800.00"))
-    _fund(5_000)
+    payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))
+    payout_factories.fund(5_000)
 
     run = payouts.payout_run_execute(run=payouts.payout_run_create(program=program))
 
@@ -119,7 +88,7 @@ def test_without_enough_funds_the_run_waits_and_says_how_much_is_missing(double,
     assert run.items.get().status == PayoutItem.Status.PENDING and _transfers(double) == []
     assert selectors.ledger_balance(currency="USD") == 5_000
 
-    _fund(3_000)
+    payout_factories.fund(3_000)
     run = payouts.payout_run_execute(run=run)
     assert (run.status, run.items.get().status, len(_transfers(double))) == ("done", "paid", 1)
 
@@ -127,8 +96,8 @@ def test_without_enough_funds_the_run_waits_and_says_how_much_is_missing(double,
 @pytest.mark.django_db
 def test_a_crash_between_stripe_and_the_commit_is_retried_into_the_same_transfer(double, shop, monkeypatch):
     tenant, program = shop
-    _onboard(double, tenant, _owed(program, "800.00"))
-    _fund(100_000)
+    payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))
+    payout_factories.fund(100_000)
     run = payouts.payout_run_create(program=program)
 
     # when the worker dies right after Stripe answered, before its transaction commits
@@ -158,8 +127,8 @@ def test_a_crash_between_stripe_and_the_commit_is_retried_into_the_same_transfer
 @pytest.mark.django_db
 def test_a_429_leaves_the_item_sending_and_the_next_execution_pays_it(double, shop):
     tenant, program = shop
-    _onboard(double, tenant, _owed(program, "800.00"))
-    _fund(100_000)
+    payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))
+    payout_factories.fund(100_000)
     run = payouts.payout_run_create(program=program)
     double.faults({"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 429, "times": 1})
 
@@ -175,8 +144,8 @@ def test_a_429_leaves_the_item_sending_and_the_next_execution_pays_it(double, sh
 @pytest.mark.django_db
 def test_a_lost_answer_is_found_again_and_recorded_without_a_second_transfer(double, shop):
     tenant, program = shop
-    _onboard(double, tenant, _owed(program, "800.00"))
-    _fund(100_000)
+    payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))
+    payout_factories.fund(100_000)
     run = payouts.payout_run_create(program=program)
     double.faults({"method": "POST", "path": "/v1/transfers", "mode": "drop_response", "times": 1})
 
@@ -199,8 +168,8 @@ def test_a_retry_never_takes_another_tenants_transfer_for_its_own(double, make_t
         connection.set_tenant(tenant)
         program = factories.program(payout_threshold_minor=100, currency="USD")
         factories.rule(program, percent="10")
-        _onboard(double, tenant, _owed(program, "50.00"))
-        _fund(100_000)
+        payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "50.00"))
+        payout_factories.fund(100_000)
         run = payouts.payout_run_create(program=program)
         if index == 1:  # the second tenant's first attempt fails, so its retry looks transfers up
             double.faults({"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 429, "times": 1})
@@ -221,9 +190,9 @@ def test_a_retry_never_takes_another_tenants_transfer_for_its_own(double, make_t
 @pytest.mark.django_db
 def test_a_refund_while_queued_becomes_an_adjustment_and_status_changes_wait(double, shop):
     tenant, program = shop
-    affiliate = _owed(program, "800.00")
-    _onboard(double, tenant, affiliate)
-    _fund(100_000)
+    affiliate = payout_factories.owed(program, "800.00")
+    payout_factories.onboarded(double.url, tenant, affiliate)
+    payout_factories.fund(100_000)
     run = payouts.payout_run_create(program=program)
     commission = Commission.objects.get(affiliate=affiliate)
 
@@ -242,8 +211,8 @@ def test_a_refund_while_queued_becomes_an_adjustment_and_status_changes_wait(dou
 @pytest.mark.django_db
 def test_cancelling_a_run_releases_its_commissions(double, shop):
     tenant, program = shop
-    affiliate = _owed(program, "800.00")
-    _onboard(double, tenant, affiliate)
+    affiliate = payout_factories.owed(program, "800.00")
+    payout_factories.onboarded(double.url, tenant, affiliate)
     run = payouts.payout_run_create(program=program, confirm=True)
 
     run = payouts.payout_run_cancel(run=run)
@@ -256,9 +225,9 @@ def test_cancelling_a_run_releases_its_commissions(double, shop):
 @pytest.mark.django_db
 def test_a_permanent_refusal_fails_the_item_and_releases_funds_and_commissions(double, shop):
     tenant, program = shop
-    affiliate = _owed(program, "800.00")
-    _onboard(double, tenant, affiliate)
-    _fund(100_000)
+    affiliate = payout_factories.owed(program, "800.00")
+    payout_factories.onboarded(double.url, tenant, affiliate)
+    payout_factories.fund(100_000)
     run = payouts.payout_run_create(program=program)
     double.faults({"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 400,
                    "code": "account_invalid", "message": "The account cannot receive transfers."})  # fmt: skip
@@ -287,8 +256,8 @@ def test_two_workers_executing_one_run_transfer_each_item_once(double, make_tena
     program = factories.program(payout_threshold_minor=100, currency="USD")
     factories.rule(program, percent="10")
     for _ in range(6):
-        _onboard(double, tenant, _owed(program, "50.00"))
-    _fund(1_000_000)
+        payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "50.00"))
+    payout_factories.fund(1_000_000)
     run = payouts.payout_run_create(program=program)
     double.faults(latency_ms=30)  # a slow Stripe, so the two really overlap
     barrier = threading.Barrier(2)
@@ -322,8 +291,8 @@ def test_two_workers_executing_one_run_transfer_each_item_once(double, make_tena
 @pytest.mark.django_db
 def test_a_run_that_needs_confirmation_sends_nothing_until_confirmed(double, shop):
     tenant, program = shop
-    _onboard(double, tenant, _owed(program, "800.00"))
-    _fund(100_000)
+    payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))
+    payout_factories.fund(100_000)
 
     run = payouts.payout_run_create(program=program, confirm=True)
     with pytest.raises(Exception, match="awaiting_confirmation"):
@@ -337,8 +306,8 @@ def test_a_run_that_needs_confirmation_sends_nothing_until_confirmed(double, sho
 @pytest.mark.django_db
 def test_reconciliation_reports_a_stray_transfer_and_a_paid_item_stripe_does_not_have(double, shop):
     tenant, program = shop
-    destination = _onboard(double, tenant, _owed(program, "800.00"))
-    _fund(100_000)
+    destination = payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))
+    payout_factories.fund(100_000)
     run = payouts.payout_run_execute(run=payouts.payout_run_create(program=program))
     assert _reconciled() == []
 
