@@ -256,3 +256,29 @@ def commissions_paid(*, commission_ids: list[int], when: datetime) -> None:
         commission.status_reason = "Paid out."
         commission.save(update_fields=["status", "paid_at", "status_changed_at", "status_reason"])
         _move(commission, old_status=Commission.Status.APPROVED, old_amount=commission.amount_minor)
+
+
+def commissions_reversed(*, commission_ids: list[int], when: datetime, reason: str, by: User | None = None) -> int:
+    """Paid commissions whose payout was taken back (a transfer reversal): they become reversed,
+    and so do the open adjustments that would still correct them (a refund after payout would
+    otherwise be deducted again from money the affiliate no longer has). Called inside the
+    reversal's transaction, which has locked the payout item. Returns how many changed."""
+    changed = 0
+    paid = Commission.objects.select_for_update(of=("self",)).select_related("conversion")
+    adjustments = paid.filter(
+        source_id__in=commission_ids,
+        kind=Commission.Kind.ADJUSTMENT,
+        status__in=[Commission.Status.PENDING, Commission.Status.APPROVED],
+        payout_item__isnull=True,
+    )
+    targets = [*paid.filter(pk__in=commission_ids, status=Commission.Status.PAID).order_by("id"), *adjustments]
+    for commission in targets:
+        old_status = commission.status
+        commission.status = Commission.Status.REVERSED
+        commission.status_changed_at = when
+        commission.status_changed_by = by
+        commission.status_reason = reason[:500]
+        commission.save(update_fields=["status", "status_changed_at", "status_changed_by", "status_reason"])
+        _move(commission, old_status=old_status, old_amount=commission.amount_minor)
+        changed += 1
+    return changed

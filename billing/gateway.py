@@ -166,6 +166,21 @@ def transfer_reversal_create(
     )
 
 
+def transfer_retrieve(transfer_id: str) -> stripe.Transfer:
+    return _call(lambda: client().v1.transfers.retrieve(transfer_id))
+
+
+def transfer_reversals_list(transfer_id: str) -> Iterator[stripe.Reversal]:
+    """Every reversal of a transfer, page by page (a transfer embeds only its first ten)."""
+    params: dict[str, Any] = {"limit": 100}
+    while True:
+        page = _call(functools.partial(client().v1.transfers.reversals.list, transfer_id, params=params))
+        yield from page.data
+        if not page.has_more or not page.data:
+            return
+        params = {**params, "starting_after": page.data[-1].id}
+
+
 def transfers_list(*, transfer_group: str | None = None) -> Iterator[stripe.Transfer]:
     """Every transfer (of one group), page by page, each page through the error mapping: what
     a payout retry and the reconciliation compare with."""

@@ -121,6 +121,10 @@ class PayoutItem(models.Model):
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # Set when the whole transfer came back (staff reversal, or one made in Stripe's dashboard
+    # and learnt from the `transfer.reversed` webhook); see billing/reversals.py.
+    reversed_at = models.DateTimeField(null=True, blank=True)
+    reversal_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

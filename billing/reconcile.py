@@ -58,7 +58,7 @@ def _item_vs_stripe(item: PayoutItem, at_stripe: list[Any]) -> list[Difference]:
     if len(at_stripe) > 1:
         ids = ", ".join(t.id for t in at_stripe)
         out.append(Difference("duplicate_transfers", f"{len(at_stripe)} transfers: {ids}", item.pk))
-    if item.status == PayoutItem.Status.PAID:
+    if item.status in (PayoutItem.Status.PAID, PayoutItem.Status.REVERSED):  # reversed: paid, then taken back
         if not at_stripe:
             out.append(Difference("paid_without_transfer", f"recorded {item.stripe_transfer_id}", item.pk))
         else:
@@ -83,13 +83,14 @@ def _item_vs_stripe(item: PayoutItem, at_stripe: list[Any]) -> list[Difference]:
 
 
 def _item_vs_ledger(item: PayoutItem, debit: LedgerEntry | None, release: LedgerEntry | None) -> list[Difference]:
-    """Pending: nothing reserved. Sending or paid: one debit of its amount, no release. Failed:
+    """Pending: nothing reserved. Sending, paid or reversed: one debit of its amount, no release
+    (a reversal's credit is its own entry, `reversal:<id>`). Failed:
     nothing, or a debit and its release (it failed after reserving)."""
     debited = debit is not None and debit.amount_minor == -item.amount_minor
     released = release is not None and release.amount_minor == item.amount_minor
     if item.status == PayoutItem.Status.PENDING:
         ok = debit is None and release is None
-    elif item.status in (PayoutItem.Status.SENDING, PayoutItem.Status.PAID):
+    elif item.status in (PayoutItem.Status.SENDING, PayoutItem.Status.PAID, PayoutItem.Status.REVERSED):
         ok = debited and release is None
     else:
         ok = (debit is None and release is None) or (debited and released)
