@@ -270,6 +270,12 @@ def _record(item_id: int, *, transfer_id: str) -> PayoutItem:
     return item
 
 
+def item_record_transfer(*, item_id: int, transfer_id: str) -> PayoutItem:
+    """Record a transfer Stripe made for a `sending` item (a worker's answer, or the webhook's
+    `transfer.created` when the worker died first): once, whoever comes first."""
+    return _record(item_id, transfer_id=transfer_id)
+
+
 def _earlier_transfer(item: PayoutItem, *, group: str, metadata: dict[str, str]) -> Any:
     """A transfer an earlier attempt created (its answer lost, its key perhaps expired)."""
     for transfer in gateway.transfers_list(transfer_group=group):
