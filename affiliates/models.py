@@ -23,6 +23,11 @@ def _ref_params() -> list[str]:
 
 
 class Program(models.Model):
+    class PayoutSchedule(models.TextChoices):
+        MANUAL = "manual", "Manual (staff start each run)"
+        WEEKLY = "weekly", "Weekly, on a weekday"
+        MONTHLY = "monthly", "Monthly, on a day of the month"
+
     class Model(models.TextChoices):
         FIRST_CLICK = "first_click", "First click"
         LAST_CLICK = "last_click", "Last click"
@@ -47,6 +52,17 @@ class Program(models.Model):
     precedence = models.CharField(max_length=10, choices=Precedence.choices, default=Precedence.COUPON)
     hold_days = models.PositiveSmallIntegerField(default=30, validators=[MaxValueValidator(365)])
     payout_threshold_minor = models.BigIntegerField(default=5000, validators=[MinValueValidator(0)])
+    # See affiliates.schedules for what the combinations mean and which are valid.
+    payout_schedule = models.CharField(max_length=10, choices=PayoutSchedule.choices, default=PayoutSchedule.MANUAL)
+    payout_weekday = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(6)], help_text="Weekly: 0 Monday .. 6 Sunday."
+    )
+    payout_day_of_month = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text="Monthly: 1 to 28, or 31 for the last day of the month (UTC).",
+    )  # fmt: skip
+    # On by default: nothing leaves the platform's Stripe balance until staff have looked at the run.
+    payouts_require_confirmation = models.BooleanField(default=True)
     auto_approve = models.BooleanField(default=False)
     allowed_domains = ArrayField(models.CharField(max_length=255), default=_str_list, blank=True)
     default_destination = models.URLField(max_length=2048, blank=True)
@@ -68,6 +84,22 @@ class Program(models.Model):
                 condition=Q(second_tier_percent__gte=0, second_tier_percent__lte=100), name="program_second_tier_range"
             ),
             models.CheckConstraint(condition=Q(payout_threshold_minor__gte=0), name="program_threshold_nonneg"),
+            models.CheckConstraint(
+                condition=(
+                    Q(payout_schedule="manual", payout_weekday__isnull=True, payout_day_of_month__isnull=True)
+                    | Q(
+                        payout_schedule="weekly",
+                        payout_weekday__gte=0,
+                        payout_weekday__lte=6,
+                        payout_day_of_month__isnull=True,
+                    )
+                    | (
+                        Q(payout_schedule="monthly", payout_weekday__isnull=True)
+                        & (Q(payout_day_of_month__gte=1, payout_day_of_month__lte=28) | Q(payout_day_of_month=31))
+                    )
+                ),
+                name="program_payout_schedule_valid",
+            ),
         ]
 
     def __str__(self) -> str:

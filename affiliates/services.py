@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from affiliates import codes, destinations, money
+from affiliates import codes, destinations, money, schedules
 from affiliates.errors import AffiliateError
 from affiliates.models import Affiliate, ApiKey, CommissionRule, Coupon, Link, Program
 from affiliates.selectors import programs_forget
@@ -81,6 +81,13 @@ def program_update(*, program: Program, **fields: Any) -> Program:
 def _program_apply(*, program: Program, fields: dict[str, Any], creating: bool) -> Program:
     if "allowed_domains" in fields:
         fields["allowed_domains"] = _domains_clean(fields["allowed_domains"])
+    current = {name: getattr(program, name) for name in schedules.FIELDS}
+    fields.update(schedules.schedule_merge(current=current, changes=fields))
+    for field, message in schedules.schedule_errors(
+        schedule=fields["payout_schedule"], weekday=fields["payout_weekday"],
+        day_of_month=fields["payout_day_of_month"],
+    ).items():  # fmt: skip
+        raise AffiliateError("schedule_invalid", message, field=field)
     for key, value in fields.items():
         setattr(program, key, value)
     program.default_destination = _destination_clean(

@@ -80,9 +80,19 @@ class PayoutRun(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The (UTC) day of the program's schedule this run was made for; empty for runs staff made.
+    # Unique per program: beat firing twice, or two workers, make one run per scheduled day.
+    scheduled_for = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "scheduled_for"],
+                condition=Q(scheduled_for__isnull=False),
+                name="payout_run_once_per_scheduled_day",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"payout run {self.pk} ({self.status})"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -45,15 +45,19 @@ KEY_LIFETIME = timedelta(hours=20)  # Stripe keeps idempotency keys for at least
 CLAIM = timedelta(minutes=5)
 
 
-def payout_run_create(*, program: Program, by: Any = None, confirm: bool = False) -> PayoutRun:
+def payout_run_create(
+    *, program: Program, by: Any = None, confirm: bool = False, scheduled_for: date | None = None
+) -> PayoutRun:
     """Take each affiliate's approved, unpaid commissions (net of negative adjustments); an
     affiliate whose total reaches the program's threshold and whose Stripe account can receive
     transfers gets an item linked to exactly those commissions; the others roll over, with the
-    reason recorded on the run. `confirm`: staff must confirm before anything is sent."""
+    reason recorded on the run. `confirm`: staff must confirm before anything is sent.
+    `scheduled_for`: the scheduled day it is made for (billing.scheduling); a second run for the
+    same day raises IntegrityError and leaves nothing behind."""
     tenant = connection.tenant
     with transaction.atomic():
         run = PayoutRun.objects.create(
-            program=program, currency=program.currency, created_by=by,
+            program=program, currency=program.currency, created_by=by, scheduled_for=scheduled_for,
             status=PayoutRun.Status.AWAITING_CONFIRMATION if confirm else PayoutRun.Status.QUEUED,
         )  # fmt: skip
         owed: dict[int, list[Commission]] = defaultdict(list)

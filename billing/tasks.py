@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing import payouts
+from billing import payouts, scheduling
 from billing.models import PayoutRun
 
 _EXECUTABLE = (PayoutRun.Status.QUEUED, PayoutRun.Status.AWAITING_FUNDS)
@@ -31,3 +31,10 @@ def payout_runs_resume() -> int:
     for run_id in run_ids:
         payout_run_execute.delay(run_id)
     return len(run_ids)
+
+
+@shared_task(name="billing.tasks.payout_runs_schedule", ignore_result=True)
+def payout_runs_schedule() -> int:
+    """Beat, per tenant, hourly: today's scheduled runs (billing.scheduling), once per program
+    and day however often this fires."""
+    return len(scheduling.payout_runs_schedule())

@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from affiliates import money
+from affiliates import money, schedules
 from affiliates.models import (
     Affiliate,
     ApiKey,
@@ -105,12 +105,20 @@ class ProgramSerializer(serializers.ModelSerializer):
             "id", "name", "slug", "currency", "cookie_window_days", "attribution_model",
             "time_decay_half_life_days", "precedence", "hold_days", "payout_threshold", "auto_approve",
             "allowed_domains", "default_destination", "second_tier_percent", "ref_params",
-            "custom_event_types", "is_active", "created_at",
+            "custom_event_types", "is_active", "payout_schedule", "payout_weekday", "payout_day_of_month",
+            "payouts_require_confirmation", "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at"]
         extra_kwargs = {
             "currency": {"help_text": "ISO 4217 code; fixed once conversions exist."},
             "default_destination": {"help_text": "Where unknown codes and links without a destination go."},
+            "payout_schedule": {
+                "help_text": "manual: staff start each run; weekly / monthly: a run is made on the day (UTC). "
+                "Changing it clears the weekday or day the new schedule does not use."
+            },
+            "payouts_require_confirmation": {
+                "help_text": "Runs (scheduled ones included) wait for staff to confirm before anything is sent."
+            },
         }
 
     def validate_default_destination(self, value: str) -> str:
@@ -124,6 +132,16 @@ class ProgramSerializer(serializers.ModelSerializer):
             except money.MoneyError as exc:
                 raise serializers.ValidationError({"currency": [exc.message]}, code=exc.code) from None
             attrs["payout_threshold_minor"] = _minor(attrs["payout_threshold_minor"], currency, "payout_threshold")
+        if any(name in attrs for name in schedules.FIELDS):
+            current = {name: getattr(self.instance, name) for name in schedules.FIELDS} if self.instance else {}
+            merged = schedules.schedule_merge(current={"payout_schedule": schedules.MANUAL, **current}, changes=attrs)
+            errors = schedules.schedule_errors(
+                schedule=merged["payout_schedule"], weekday=merged["payout_weekday"],
+                day_of_month=merged["payout_day_of_month"],
+            )  # fmt: skip
+            if errors:
+                raise serializers.ValidationError({name: [message] for name, message in errors.items()})
+            attrs.update(merged)
         return attrs
 
 

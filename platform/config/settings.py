@@ -252,6 +252,8 @@ CELERY_BEAT_SCHEDULE = {
     "approve-due-commissions": {"task": "affiliates.tasks.commissions_approve_due", "schedule": 600.0},
     # Runs left queued (a worker died) or waiting for funds are picked up again.
     "resume-payout-runs": {"task": "billing.tasks.payout_runs_resume", "schedule": 300.0},
+    # Programs paying weekly or monthly get their run on the day (once per day: billing.scheduling).
+    "schedule-payout-runs": {"task": "billing.tasks.payout_runs_schedule", "schedule": 3600.0},
 }
 
 # Stripe: every call goes through billing.gateway. A key starting with sk_test_double talks to
