@@ -176,3 +176,37 @@ class Funding(models.Model):
 
     def __str__(self) -> str:
         return f"funding {self.amount_minor} {self.currency} ({self.status})"
+
+
+class BankPayout(models.Model):
+    """A payout of an affiliate's Stripe balance to their bank (Stripe's `payout.*` events on the
+    connected account): what tells the affiliate the money arrived, or why it did not. Stripe
+    pays out the account's balance on its own schedule, so one payout may carry several
+    transfers; it is kept by Stripe's payout id, not by payout item."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_TRANSIT = "in_transit", "On its way to the bank"
+        PAID = "paid", "Arrived in the bank"
+        FAILED = "failed", "Failed (returned to the Stripe balance)"
+        CANCELED = "canceled", "Canceled"
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="bank_payouts")
+    account = models.CharField(max_length=255, help_text="The connected account it left.")
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    arrival_date = models.DateField(null=True, blank=True, help_text="Expected, or actual once paid.")
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    # `created` of the last event applied: an older event arriving late changes nothing.
+    event_created = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"bank payout {self.stripe_id} ({self.status})"

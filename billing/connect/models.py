@@ -40,3 +40,19 @@ class ConnectedAccount(models.Model):
     @property
     def can_receive_transfers(self) -> bool:
         return self.transfers == self.Transfers.ACTIVE
+
+
+class AppliedEvent(models.Model):
+    """A Stripe event the webhook has applied (billing/webhooks.py): the same event delivered
+    again applies nothing. Inserted in the transaction that applies the event, before it does,
+    so two deliveries at once wait for each other and the second finds the first's row. Public
+    schema, because an event is deduplicated before (and whatever) tenant it names."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    created = models.BigIntegerField(help_text="The event's `created` (Unix time).")
+    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

@@ -283,7 +283,17 @@ STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 # stripe-python retries connection errors, 409s, 5xx and retryable 429s with the same idempotency key.
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_LIVE_MODE = False
-DJSTRIPE_WEBHOOK_SECRET = env.str("DJSTRIPE_WEBHOOK_SECRET", default="whsec_dev")
+# Stripe webhooks reach dj-stripe's endpoint on the public host, /stripe/webhook/<uuid>/, and are
+# verified with the secret of its WebhookEndpoint row; billing.webhooks applies them (the callback
+# below, so dj-stripe never syncs objects from Stripe itself). `manage.py stripe_webhooks` makes
+# the rows from these secrets and prints their URLs: one endpoint for the platform account's
+# events, one for its connected accounts' events (Stripe signs the two with different secrets).
+# The double delivers everything to the first, signed with whatever secret it is given.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="" if IS_PRODUCTION else "whsec_double_local")
+STRIPE_CONNECT_WEBHOOK_SECRET = env.str("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
+if IS_PRODUCTION and any(s.startswith("whsec_double") for s in (STRIPE_WEBHOOK_SECRET, STRIPE_CONNECT_WEBHOOK_SECRET)):
+    raise ImproperlyConfigured("DJANGO_ENV=production: set the webhook secrets Stripe shows, not the double's.")
+DJSTRIPE_WEBHOOK_EVENT_CALLBACK = "billing.webhooks.trigger_process"
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 

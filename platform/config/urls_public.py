@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/v1/", include("public_site.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="config.urls_public"), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
+    # Stripe's webhooks (dj-stripe's endpoint: /stripe/webhook/<uuid>/; see billing/webhooks.py).
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]
 
 handler404 = "config.api.handler404"
