@@ -63,6 +63,10 @@ def test_check_deploy_is_clean_with_production_settings():
             },
             "the local Stripe double is for development and tests only",
         ),
+        (
+            {"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": _secret(), "STRIPE_WEBHOOK_SECRET": "whsec_double_local"},
+            "not the double's",
+        ),
     ],
     ids=[
         "debug-on-in-production",
@@ -72,6 +76,7 @@ def test_check_deploy_is_clean_with_production_settings():
         "stripe-double-key-in-production",
         "stripe-double-address-in-production",
         "not-stripe-in-production",
+        "stripe-double-webhook-secret-in-production",
     ],
 )
 def test_unsafe_or_unknown_settings_refuse_to_start(env, message):
