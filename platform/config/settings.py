@@ -231,6 +231,12 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.add_error_responses",
     ],
+    # Choice sets whose field name (status, kind) other models share: named after their model.
+    "ENUM_NAME_OVERRIDES": {
+        "CommissionKindEnum": "affiliates.models.Commission.Kind",
+        "PayoutRunStatusEnum": "billing.models.PayoutRun.Status",
+        "PayoutItemStatusEnum": "billing.models.PayoutItem.Status",
+    },
 }
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -282,6 +288,8 @@ if IS_PRODUCTION and (
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 # stripe-python retries connection errors, 409s, 5xx and retryable 429s with the same idempotency key.
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Country of an affiliate's new Stripe account when its onboarding request names none.
+PAYOUT_DEFAULT_COUNTRY = env.str("PAYOUT_DEFAULT_COUNTRY", default="US")
 STRIPE_LIVE_MODE = False
 # Stripe webhooks reach dj-stripe's endpoint on the public host, /stripe/webhook/<uuid>/, and are
 # verified with the secret of its WebhookEndpoint row; billing.webhooks applies them (the callback

@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/v1/ping", api.ping, name="ping"),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("affiliates.api.urls")),
+    path("api/v1/", include("billing.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="config.urls_tenant"), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
 ]
