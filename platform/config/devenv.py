@@ -7,11 +7,13 @@ command ends (Ctrl-C included).
 
     python -m config.devenv exec -- CMD ...   run CMD with the services up
     python -m config.devenv run               migrate, ensure the demo tenant, run web + worker + beat
+                                              (+ the local Stripe double, unless a real Stripe key is set)
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -100,6 +102,29 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)
 
 
+def _stripe_double(env: dict[str, str]) -> str | None:
+    """The command that runs the local Stripe double for `make run`, delivering signed webhooks to
+    the platform's endpoint; None when STRIPE_SECRET_KEY is a real Stripe key."""
+    script = (
+        "import json; from urllib.parse import urlsplit; from django.conf import settings; "
+        "from billing import webhooks; "
+        "double = settings.STRIPE_SECRET_KEY.startswith(settings.STRIPE_DOUBLE_KEY_PREFIX); "
+        "print(json.dumps(double and {'url': webhooks.webhook_endpoints_ensure()['platform'].url, "
+        "'secret': settings.STRIPE_WEBHOOK_SECRET, 'port': urlsplit(settings.STRIPE_API_BASE).port}))"
+    )
+    found = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", script],
+        env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    config = json.loads(found.stdout.strip().splitlines()[-1])
+    if not config:
+        return None
+    return (
+        f"{sys.executable} -m billing.stripe_double --port {config['port']} --webhook-url {config['url']} "
+        f"--webhook-secret {config['secret']} --state-file {DATA / 'stripe-double.json'}"
+    )
+
+
 def cmd_exec(argv: list[str]) -> int:
     with services() as env:
         try:
@@ -114,16 +139,20 @@ def cmd_run(port: int) -> int:
 
     with services() as env:
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.setdefault("PLATFORM_PORT", str(port))  # the links and webhook URLs the platform hands out
         _manage(env, "platform_setup", "--verbosity", "0")
         _manage(env, "demo_tenant")
+        stripe_double = _stripe_double(env)
         domain = env.get("PLATFORM_DOMAIN", "localhost")
         _log(f"signup site: http://{domain}:{port}/   demo tenant: http://demo.{domain}:{port}/")
         python = sys.executable
         manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty(), prefix=True))
         manager.add_process("web", f"{python} manage.py runserver 0.0.0.0:{port}", cwd=str(ROOT), env=env)
+        # Four processes on two cores: payout batches spend most of their time waiting on Stripe
+        # (each sends on its own threads: billing.payouts), and clicks keep draining meanwhile.
         manager.add_process(
             "worker",
-            f"{python} -m celery -A config worker --loglevel INFO --concurrency 2",
+            f"{python} -m celery -A config worker --loglevel INFO --concurrency 4",
             cwd=str(ROOT),
             env=env,
         )
@@ -134,6 +163,11 @@ def cmd_run(port: int) -> int:
             cwd=str(ROOT),
             env=env,
         )
+        if stripe_double:
+            _log("Stripe: the local double on its port from STRIPE_API_BASE (state in .data/stripe-double.json)")
+            manager.add_process("stripe", stripe_double, cwd=str(ROOT), env=env)
+        else:
+            _log("Stripe: real Stripe (STRIPE_SECRET_KEY); webhooks: see `manage.py stripe_webhooks`")
         try:
             manager.loop()
         except KeyboardInterrupt:

@@ -18,8 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--slug", default="demo")
         parser.add_argument("--email", default="owner@demo.example")
         parser.add_argument("--password", default="demo-owner-password")
+        parser.add_argument("--key-file", default=str(Path(settings.BASE_DIR) / ".data" / "demo-api-key"))
 
-    def handle(self, *args, slug, email, password, **options):
+    def handle(self, *args, slug, email, password, key_file, **options):
         tenant = Tenant.objects.filter(slug=slug).first()
         if tenant is None:
             services.tenant_provision(name="Demo Company", subdomain=slug, owner_email=email, owner_password=password)
@@ -28,16 +29,16 @@ class Command(BaseCommand):
         else:
             state = "exists"
         with tenant_context(tenant):
-            key = self._program(owner_email=email)
+            key = self._program(owner_email=email, key_file=Path(key_file))
         self.stdout.write(
             f"Demo tenant ({state}): {selectors.tenant_url(tenant=tenant)}  "
             f"owner: {email} / {password}  admin: {selectors.tenant_url(tenant=tenant, path='/admin/')}\n"
             f"  referral link: {selectors.tenant_url(tenant=tenant, path='/r/demo')}  "
             f"affiliate: affiliate@demo.example / demo-affiliate-password"
-            + (f"\n  API key (all scopes, also in .data/demo-api-key): {key}" if key else "")
+            + (f"\n  API key (all scopes, also in {key_file}): {key}" if key else "")
         )
 
-    def _program(self, *, owner_email: str) -> str | None:
+    def _program(self, *, owner_email: str, key_file: Path) -> str | None:
         from accounts.models import User
         from affiliates import services as affiliates
         from affiliates.models import Affiliate, CommissionRule, Program
@@ -56,7 +57,6 @@ class Command(BaseCommand):
         owner = User.objects.get(email=owner_email)
         affiliates.affiliate_set_status(affiliate=affiliate, status=Affiliate.Status.APPROVED, by=owner)
         issued = affiliates.api_key_create(name="demo", scopes=["read", "conversions:write", "track"], by=owner)
-        path = Path(settings.BASE_DIR) / ".data" / "demo-api-key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(issued.secret + "\n")
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(issued.secret + "\n")
         return issued.secret
