@@ -46,6 +46,7 @@ HYPOTHESIS = hypothesis_settings(
 CALLS_STRIPE = {
     ("POST", "/api/v1/fundings"),
     ("POST", "/api/v1/fundings/{id}/refresh"),
+    ("POST", "/api/v1/payout-items/{id}/reverse"),
     ("POST", "/api/v1/payout-account/onboarding"),
     ("POST", "/api/v1/payout-account/refresh"),
     ("POST", "/api/v1/payout-account/dashboard-link"),

@@ -37,7 +37,7 @@ from affiliates import selectors as affiliate_selectors
 from affiliates.api.permissions import IsAffiliate, IsStaff
 from affiliates.api.views import NewestFirst, Pages, _csv_response
 from affiliates.models import Affiliate
-from billing import funding, gateway, payouts, selectors
+from billing import funding, gateway, payouts, reversals, selectors
 from billing.api import serializers as s
 from billing.connect import services as connect
 from billing.errors import BillingError
@@ -70,11 +70,10 @@ class StripeErrors:
     which the API's exception handler answers with its status and code."""
 
     def handle_exception(self, exc: Exception) -> Response:
-        if not isinstance(exc, gateway.GatewayError):
-            return super().handle_exception(exc)  # type: ignore[misc]
-        mapped = billing_error_from(exc)
-        response = super().handle_exception(mapped)  # type: ignore[misc]
-        if mapped.status == 503:
+        if isinstance(exc, gateway.GatewayError):
+            exc = billing_error_from(exc)
+        response = super().handle_exception(exc)  # type: ignore[misc]
+        if response.status_code == 503:  # Stripe unavailable (also as the services say it)
             response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
@@ -175,6 +174,23 @@ class PayoutItemViewSet(StripeErrors, mixins.ListModelMixin, mixins.RetrieveMode
 
     def get_queryset(self):
         return PayoutItem.objects.select_related("affiliate__user")
+
+    @extend_schema(
+        summary="Take a paid payout back (reverses its Stripe transfer)",
+        description="The whole transfer comes back to the platform: the payout balance is credited, the item "
+        "and its commissions are marked reversed, with the reason (the affiliate sees it). Safe to repeat: one "
+        "reversal, one credit.",
+        request=s.ReverseSerializer,
+        responses={200: s.PayoutItemSerializer, **STRIPE_RESPONSES},
+    )
+    @action(detail=True, methods=["post"])
+    def reverse(self, request: Request, pk: str) -> Response:
+        body = s.ReverseSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        item = reversals.payout_item_reverse(
+            item_id=self.get_object().pk, reason=body.validated_data["reason"], by=request.user
+        )
+        return Response(s.PayoutItemSerializer(self.get_queryset().get(pk=item.pk)).data)
 
 
 # --- ledger (staff) --------------------------------------------------------------------------

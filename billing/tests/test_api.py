@@ -152,6 +152,7 @@ def _matrix():
         ("post", "/api/v1/payout-runs/{waiting_run}/cancel", None, _expect(STAFF)),
         ("get", "/api/v1/payout-items", None, _expect(STAFF)),
         ("get", "/api/v1/payout-items/{paid_item}", None, _expect(STAFF)),
+        ("post", "/api/v1/payout-items/{paid_item}/reverse", {"reason": "fraud"}, _expect(STAFF)),
         ("get", "/api/v1/ledger", None, _expect(STAFF)),
         ("get", "/api/v1/ledger/entries", None, _expect(STAFF)),
         ("get", "/api/v1/fundings", None, _expect(STAFF)),
@@ -219,11 +220,13 @@ def test_another_tenants_staff_get_404_for_this_tenants_ids(world, make_tenant):
     ):
         assert staff_b.get(url).status_code == 404, url
     assert _post(staff_b, f"/api/v1/payout-runs/{world.waiting_run.id}/confirm").status_code == 404
+    assert _post(staff_b, f"/api/v1/payout-items/{item.id}/reverse", {"reason": "x"}).status_code == 404
     assert staff_b.get("/api/v1/payout-runs").json()["results"] == []
     assert staff_b.get("/api/v1/payout-items").json()["results"] == []
     assert staff_b.get("/api/v1/ledger").json() == {"balances": []}
     connection.set_tenant(world.tenant)
     assert PayoutRun.objects.get(pk=world.waiting_run.pk).status == "awaiting_confirmation"
+    assert PayoutItem.objects.get(pk=item.pk).status == "paid"
 
 
 # --- staff: runs and items -------------------------------------------------------------------
@@ -335,6 +338,57 @@ def test_bad_run_bodies_are_refused_and_write_nothing(world, body):
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] == "invalid"
     assert (PayoutRun.objects.count(), PayoutItem.objects.count()) == before
+
+
+def test_staff_reverse_a_paid_item_and_the_affiliate_sees_why(world, double):
+    staff = world.clients["staff"]
+    paid = world.paid_run.items.get()
+
+    reversed_ = _post(staff, f"/api/v1/payout-items/{paid.id}/reverse", {"reason": "Orders were fraudulent."})
+    again = _post(staff, f"/api/v1/payout-items/{paid.id}/reverse", {"reason": "Orders were fraudulent."})
+
+    assert reversed_.status_code == 200, reversed_.content
+    body = reversed_.json()
+    assert (body["status"], body["reversal_reason"], body["reversed_at"] is not None) == (
+        "reversed", "Orders were fraudulent.", True,
+    )  # fmt: skip
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "already_reversed")
+    assert staff.get("/api/v1/ledger").json() == {"balances": [{"currency": "USD", "balance": "50.00"}]}
+    assert set(Commission.objects.filter(payout_item=paid).values_list("status", flat=True)) == {"reversed"}
+    mine = world.clients["affiliate"].get("/api/v1/my/payouts").json()["results"]
+    assert [(r["id"], r["status"], r["reversal_reason"]) for r in mine if r["id"] == paid.id] == [
+        (paid.id, "reversed", "Orders were fraudulent.")
+    ]
+    transfer = requests.get(f"{double.url}/_double/state", timeout=5).json()["transfers"][0]
+    assert transfer["amount_reversed"] == 1000
+
+
+@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": 5}, {"reason": "x" * 501}, []])
+def test_bad_reversal_bodies_are_refused_and_reverse_nothing(world, body):
+    paid = world.paid_run.items.get()
+    response = _post(world.clients["staff"], f"/api/v1/payout-items/{paid.id}/reverse", body)
+    assert response.status_code == 400, response.content
+    assert PayoutItem.objects.get(pk=paid.pk).status == "paid"
+    assert not LedgerEntry.objects.filter(kind="reversal").exists()
+
+
+def test_only_a_paid_item_can_be_reversed(world):
+    pending = world.waiting_run.items.get()
+    response = _post(world.clients["staff"], f"/api/v1/payout-items/{pending.id}/reverse", {"reason": "no"})
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "not_paid")
+    assert PayoutItem.objects.get(pk=pending.pk).status == "pending"
+
+
+def test_reversal_with_stripe_down_answers_503_and_reverses_nothing(world, double):
+    paid = world.paid_run.items.get()
+    _stripe_fails(double, 503)
+
+    response = _post(world.clients["staff"], f"/api/v1/payout-items/{paid.id}/reverse", {"reason": "fraud"})
+
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "stripe_unavailable")
+    assert response["Retry-After"] == "30"
+    assert PayoutItem.objects.get(pk=paid.pk).status == "paid"
+    assert not LedgerEntry.objects.filter(kind="reversal").exists()
 
 
 # --- staff: ledger and funding ---------------------------------------------------------------
