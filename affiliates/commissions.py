@@ -247,15 +247,27 @@ def review_resolve(*, conversion: Conversion, clear: bool, by: User, reason: str
 def commissions_paid(*, commission_ids: list[int], when: datetime) -> None:
     """Approved commissions (and approved negative adjustments) a payout has just paid. Called
     inside the payout's transaction, which has locked them."""
-    for commission in Commission.objects.select_related("conversion").filter(
-        pk__in=commission_ids, status=Commission.Status.APPROVED
-    ):
-        commission.status = Commission.Status.PAID
-        commission.paid_at = when
-        commission.status_changed_at = when
-        commission.status_reason = "Paid out."
-        commission.save(update_fields=["status", "paid_at", "status_changed_at", "status_reason"])
-        _move(commission, old_status=Commission.Status.APPROVED, old_amount=commission.amount_minor)
+    # One UPDATE and one rollup upsert for all of them: a payout batch records a hundred items.
+    paid = list(
+        Commission.objects.select_related("conversion").filter(pk__in=commission_ids, status=Commission.Status.APPROVED)
+    )
+    if not paid:
+        return
+    Commission.objects.filter(pk__in=[c.pk for c in paid]).update(
+        status=Commission.Status.PAID, paid_at=when, status_changed_at=when, status_reason="Paid out."
+    )
+    deltas: dict[tuple, dict[str, int]] = {}
+    approved, paid_column = (
+        rollups.commission_column(Commission.Status.APPROVED),
+        rollups.commission_column(Commission.Status.PAID),
+    )
+    for commission in paid:
+        key = (commission.conversion.occurred_at.date(), commission.program_id, commission.affiliate_id,
+               commission.link_id)  # fmt: skip
+        row = deltas.setdefault(key, {approved: 0, paid_column: 0})
+        row[approved] -= commission.amount_minor
+        row[paid_column] += commission.amount_minor
+    rollups.stats_add(deltas)
 
 
 def commissions_reversed(*, commission_ids: list[int], when: datetime, reason: str, by: User | None = None) -> int:

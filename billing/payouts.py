@@ -17,18 +17,27 @@ Stripe's reason, credits the reservation back and releases the commissions to th
 anything else (network, 429, 5xx, the platform's own key or permissions) leaves it `sending` for
 a later attempt. The reservation (debit before the transfer) is what lets many items be sent at
 once without any of them overdrawing the ledger.
+
+Items go a batch at a time (`payout_items_execute`): one transaction reserves the batch (one
+ledger lock and one balance for all of it, not one per item: the lock is what every reservation
+queues on), one claims it, the transfers go out side by side on a pool of threads that only talk
+to Stripe, and one transaction records them. The Celery path gives each batch a task of its own,
+so a worker pool sends several batches at once (billing.tasks).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.utils import timezone
 
 from affiliates import commissions
@@ -41,8 +50,13 @@ from billing.models import LedgerEntry, PayoutItem, PayoutRun
 logger = logging.getLogger(__name__)
 
 KEY_LIFETIME = timedelta(hours=20)  # Stripe keeps idempotency keys for at least 24 hours
-# Longer than a transfer call can take with the gateway's timeout and retries.
+# Longer than a batch's transfer calls can take with the gateway's timeout and retries.
 CLAIM = timedelta(minutes=5)
+# Items per batch (one reservation, one claim, one record transaction; one Celery task) and
+# transfers in flight at once per batch: Stripe's 50-100 ms per call, not the database, is what
+# a run waits on, and the threads only wait on sockets.
+BATCH = 100
+SEND_THREADS = 16
 
 
 def payout_run_create(
@@ -70,6 +84,7 @@ def payout_run_create(
         affiliates = Affiliate.objects.in_bulk(list(owed))
         accounts = accounts_for(tenant=tenant, affiliate_ids=list(owed))
         total = 0
+        items: list[PayoutItem] = []
         for affiliate_id, rows in sorted(owed.items()):
             amount = sum(c.amount_minor for c in rows)
             reason = ""
@@ -85,12 +100,16 @@ def payout_run_create(
             if reason:
                 run.skipped.append({"affiliate_id": affiliate_id, "amount_minor": amount, "reason": reason})
                 continue
-            item = PayoutItem.objects.create(
+            items.append(PayoutItem(
                 run=run, affiliate_id=affiliate_id, amount_minor=amount, currency=program.currency,
                 destination=account.stripe_id, idempotency_key=f"payout-item-{uuid.uuid4()}",
-            )  # fmt: skip
-            Commission.objects.filter(pk__in=[c.pk for c in rows]).update(payout_item=item)
+            ))  # fmt: skip
             total += amount
+        # In bulk: a run for 10,000 affiliates is a few statements here, not 20,000.
+        PayoutItem.objects.bulk_create(items, batch_size=1000)
+        Commission.objects.filter(pk__in=[c.pk for item in items for c in owed[item.affiliate_id]]).update(
+            payout_item=Subquery(PayoutItem.objects.filter(run=run, affiliate_id=OuterRef("affiliate_id")).values("pk"))
+        )
         run.total_minor = total
         if total == 0:
             run.status, run.finished_at = PayoutRun.Status.DONE, timezone.now()
@@ -133,20 +152,25 @@ def payout_run_cancel(*, run: PayoutRun) -> PayoutRun:
     return run
 
 
-def payout_run_execute(*, run: PayoutRun) -> PayoutRun:
-    """Send every item of a queued (or funded again) run that is not paid yet. Safe to run from
+def payout_run_execute(*, run: PayoutRun, threads: int = SEND_THREADS) -> PayoutRun:
+    """Send every item of a queued (or funded again) run that is not paid yet, a batch at a time
+    (the Celery path spreads the batches over workers instead: billing.tasks). Safe to run from
     several workers at once: each item is taken by one of them."""
     if run.status not in (PayoutRun.Status.QUEUED, PayoutRun.Status.AWAITING_FUNDS):
         raise BillingError("not_executable", f"This run is {run.status}.", status=409)
-    for item_id in run.items.filter(status__in=[PayoutItem.Status.PENDING, PayoutItem.Status.SENDING]).values_list(
-        "pk", flat=True
-    ):
-        try:
-            payout_item_execute(item_id=item_id)
-        except gateway.GatewayError as exc:
-            # Left `sending` with its key: the next execution sends it again.
-            logger.warning("payout item %s: Stripe error %s; will retry", item_id, exc.code)
+    for batch in payout_run_batches(run=run):
+        payout_items_execute(item_ids=batch, threads=threads)
     return run_settle(run=run)
+
+
+def payout_run_batches(*, run: PayoutRun, size: int = BATCH) -> list[list[int]]:
+    """The ids of the run's items left to send (pending or sending), in batches of `size`."""
+    ids = list(
+        run.items.filter(status__in=[PayoutItem.Status.PENDING, PayoutItem.Status.SENDING])
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def run_settle(*, run: PayoutRun) -> PayoutRun:
@@ -169,78 +193,161 @@ def run_settle(*, run: PayoutRun) -> PayoutRun:
     return run
 
 
-def payout_item_execute(*, item_id: int) -> PayoutItem | None:
-    """Reserve, claim, send and record one item (see the module's docstring). Returns the item,
-    or None when it is not this worker's to send now (another holds it, or funds are short).
-    Raises GatewayError when Stripe could not be asked or answered with anything but a refusal
-    of the transfer: the item stays `sending` and is sent again, with the same key, later."""
-    if not _reserve(item_id):
-        return None
-    item = _claim(item_id)
-    if item is None:
-        return None
-    metadata = {"tenant": connection.tenant.schema_name, "run": str(item.run_id), "item": str(item.pk)}
-    group = item.run.transfer_group(connection.tenant.schema_name)
+@dataclass
+class Sent:
+    """What one `payout_items_execute` did: items paid, failed (refused by Stripe), left
+    `sending` after a transient error, and not taken (another worker holds them, funds short)."""
+
+    paid: int = 0
+    failed: int = 0
+    retry: int = 0
+    not_taken: int = 0
+
+
+def payout_items_execute(*, item_ids: list[int], threads: int = SEND_THREADS) -> Sent:
+    """Reserve, claim, send and record these items (see the module's docstring), a batch at a
+    time: one transaction reserves them all (one ledger lock, one balance), one claims them, the
+    transfers go out on up to `threads` threads at once (HTTP only: no database work there), and
+    one transaction records them. A transient Stripe error leaves its item `sending`, with its
+    key, for a later attempt; it is logged, not raised."""
+    schema = connection.tenant.schema_name
+    taken = _claim_many(_reserve_many(item_ids))
+    sent = Sent(not_taken=len(item_ids) - len(taken))
+    retried = [item for item in taken if item.attempts > 1 or item.created_at < timezone.now() - KEY_LIFETIME]
     try:
-        transfer = None
-        if item.attempts > 1 or item.created_at < timezone.now() - KEY_LIFETIME:
-            transfer = _earlier_transfer(item, group=group, metadata=metadata)
-        transfer = transfer or gateway.transfer_create(
-            amount_minor=item.amount_minor, currency=item.currency, destination=item.destination,
-            transfer_group=group, metadata=metadata, idempotency_key=item.idempotency_key,
-        )  # fmt: skip
+        earlier = _earlier_transfers(retried, schema=schema)
     except gateway.GatewayError as exc:
-        if exc.refused_request:
-            return _fail(item_id, code=exc.code, message=exc.message)
-        _unclaim(item_id)
-        raise
-    return _record(item_id, transfer_id=transfer.id)
+        logger.warning("payout items %s: Stripe error %s listing transfers; will retry", item_ids[:3], exc.code)
+        for item in taken:
+            _unclaim(item.pk)
+        sent.retry = len(taken)
+        return sent
+    results = _send_all(taken, schema=schema, earlier=earlier, threads=threads)
+    paid = []
+    for item, (outcome, value) in zip(taken, results, strict=True):
+        if outcome == "paid":
+            paid.append((item.pk, value))
+        elif outcome == "refused":
+            _fail(item.pk, code=value.code, message=value.message)
+            sent.failed += 1
+        else:
+            logger.warning("payout item %s: Stripe error %s; will retry", item.pk, value.code)
+            _unclaim(item.pk)
+            sent.retry += 1
+    if paid:
+        _record_many(paid)
+    sent.paid = len(paid)
+    return sent
 
 
-def _reserve(item_id: int) -> bool:
+def _reserve_many(item_ids: list[int]) -> list[int]:
+    """Of these items, the ones now `sending` with their funds reserved: pending ones whose
+    commissions still add up to them, debited from the ledger in one go while it covers them,
+    and ones already `sending` (an earlier attempt reserved them). Items another worker has
+    locked are left to it."""
     with transaction.atomic():
-        item = PayoutItem.objects.select_for_update(skip_locked=True).filter(pk=item_id).first()
-        if item is None or item.status not in (PayoutItem.Status.PENDING, PayoutItem.Status.SENDING):
-            return False
-        if item.status == PayoutItem.Status.SENDING:
-            return True
+        items = list(
+            PayoutItem.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=item_ids, status__in=[PayoutItem.Status.PENDING, PayoutItem.Status.SENDING])
+            .order_by("id")
+        )
+        ready = [item.pk for item in items if item.status == PayoutItem.Status.SENDING]
+        pending = [item for item in items if item.status == PayoutItem.Status.PENDING]
+        if not pending:
+            return ready
+        linked: dict[int, list[Commission]] = defaultdict(list)
+        for commission in Commission.objects.select_for_update().filter(payout_item__in=pending).order_by("id"):
+            linked[commission.payout_item_id].append(commission)
         # Refunds and status changes of linked commissions are refused or become adjustments
         # (see affiliates), so this holds; checked anyway, because money leaves on it.
-        linked = list(item.commissions.select_for_update().order_by("id"))
-        if any(c.status != Commission.Status.APPROVED for c in linked) or (
-            sum(c.amount_minor for c in linked) != item.amount_minor
-        ):
-            item.status, item.failure_code = PayoutItem.Status.FAILED, "commissions_changed"
-            item.failure_message = "Its commissions changed after the run was made; they go to the next run."
-            item.save(update_fields=["status", "failure_code", "failure_message"])
-            item.commissions.update(payout_item=None)
-            return False
-        try:
-            services.ledger_post(
-                kind=LedgerEntry.Kind.TRANSFER, currency=item.currency, amount_minor=-item.amount_minor,
-                reference=f"item:{item.pk}", memo=f"Payout to affiliate {item.affiliate_id}",
+        changed = [
+            item.pk for item in pending
+            if any(c.status != Commission.Status.APPROVED for c in linked[item.pk])
+            or sum(c.amount_minor for c in linked[item.pk]) != item.amount_minor
+        ]  # fmt: skip
+        if changed:
+            PayoutItem.objects.filter(pk__in=changed).update(
+                status=PayoutItem.Status.FAILED, failure_code="commissions_changed",
+                failure_message="Its commissions changed after the run was made; they go to the next run.",
             )  # fmt: skip
-        except BillingError as exc:
-            if exc.code == "insufficient_funds":
-                return False
-            raise
-        item.status = PayoutItem.Status.SENDING
-        item.save(update_fields=["status"])
-    return True
+            Commission.objects.filter(payout_item__in=changed).update(payout_item=None)
+        by_currency: dict[str, list[PayoutItem]] = defaultdict(list)
+        for item in pending:
+            if item.pk not in changed:
+                by_currency[item.currency].append(item)
+        reserved: list[int] = []
+        for currency, group in by_currency.items():
+            debited = services.ledger_debit_many(
+                currency=currency,
+                debits=[(f"item:{i.pk}", i.amount_minor, f"Payout to affiliate {i.affiliate_id}") for i in group],
+            )
+            reserved += [item.pk for item in group if f"item:{item.pk}" in debited]
+        PayoutItem.objects.filter(pk__in=reserved).update(status=PayoutItem.Status.SENDING)
+    return sorted(ready + reserved)
 
 
-def _claim(item_id: int) -> PayoutItem | None:
+def _claim_many(item_ids: list[int]) -> list[PayoutItem]:
+    """Take these `sending` items for a few minutes (`claimed_until`), skipping the ones another
+    worker holds, so that two workers never send the same item at the same moment."""
+    if not item_ids:
+        return []
     now = timezone.now()
     with transaction.atomic():
-        item = PayoutItem.objects.select_for_update(skip_locked=True).select_related("run").filter(pk=item_id).first()
-        if item is None or item.status != PayoutItem.Status.SENDING:
-            return None
-        if item.claimed_until is not None and item.claimed_until > now:
-            return None
-        item.claimed_until = now + CLAIM
-        item.attempts += 1
-        item.save(update_fields=["claimed_until", "attempts"])
-    return item
+        items = list(
+            PayoutItem.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("run")
+            .filter(pk__in=item_ids, status=PayoutItem.Status.SENDING)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+            .order_by("id")
+        )
+        PayoutItem.objects.filter(pk__in=[item.pk for item in items]).update(
+            claimed_until=now + CLAIM, attempts=F("attempts") + 1
+        )
+    for item in items:
+        item.claimed_until, item.attempts = now + CLAIM, item.attempts + 1
+    return items
+
+
+def _send_all(items: list[PayoutItem], *, schema: str, earlier: dict[int, Any], threads: int) -> list[tuple[str, Any]]:
+    def send(item: PayoutItem) -> tuple[str, Any]:
+        return _send(item, schema=schema, earlier=earlier.get(item.pk))
+
+    if threads <= 1 or len(items) <= 1:
+        return [send(item) for item in items]
+    return list(_pool(threads).map(send, items))
+
+
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    # One pool per process (a forked Celery child makes its own), kept: its threads keep their
+    # HTTP connections to Stripe alive from one batch to the next.
+    key = (os.getpid(), threads)
+    if key not in _pools:
+        _pools[key] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="payout-send")
+    return _pools[key]
+
+
+def _send(item: PayoutItem, *, schema: str, earlier: Any) -> tuple[str, Any]:
+    """("paid", transfer id), ("refused", GatewayError) or ("retry", GatewayError). Runs on a
+    pool thread: Stripe only, never the database. `earlier`: the transfer an earlier attempt
+    made, if one was found."""
+    if earlier is not None:
+        return ("paid", earlier.id)
+    try:
+        transfer = gateway.transfer_create(
+            amount_minor=item.amount_minor, currency=item.currency, destination=item.destination,
+            transfer_group=item.run.transfer_group(schema), metadata=_metadata(item, schema),
+            idempotency_key=item.idempotency_key,
+        )  # fmt: skip
+    except gateway.GatewayError as exc:
+        return ("refused" if exc.refused_request else "retry", exc)
+    return ("paid", transfer.id)
+
+
+def _metadata(item: PayoutItem, schema: str) -> dict[str, str]:
+    return {"tenant": schema, "run": str(item.run_id), "item": str(item.pk)}
 
 
 def _unclaim(item_id: int) -> None:
@@ -248,30 +355,32 @@ def _unclaim(item_id: int) -> None:
 
 
 def _record(item_id: int, *, transfer_id: str) -> PayoutItem:
+    return _record_many([(item_id, transfer_id)])[0]
+
+
+def _record_many(paid: list[tuple[int, str]]) -> list[PayoutItem]:
+    """Record transfers Stripe made for `sending` items, in one transaction: each item still
+    `sending` becomes paid with its transfer, and its commissions paid; an item recorded already
+    (by a worker whose claim had lapsed, or by the webhook) is left as it is."""
+    transfer_ids = dict(paid)
     with transaction.atomic():
-        item = PayoutItem.objects.select_for_update().get(pk=item_id)
-        if item.status != PayoutItem.Status.SENDING:
-            return item  # recorded already (by a worker whose claim had lapsed)
+        # In id order, as every other writer locks items: two recorders cannot deadlock.
+        items = list(PayoutItem.objects.select_for_update().filter(pk__in=transfer_ids).order_by("id"))
         now = timezone.now()
-        item.status, item.stripe_transfer_id, item.paid_at, item.claimed_until = (
-            PayoutItem.Status.PAID, transfer_id, now, None,
-        )  # fmt: skip
-        item.failure_code = item.failure_message = ""
-        item.save(
-            update_fields=[
-                "status",
-                "stripe_transfer_id",
-                "paid_at",
-                "claimed_until",
-                "failure_code",
-                "failure_message",
-            ]
-        )
-        commissions.commissions_paid(
-            commission_ids=list(item.commissions.select_for_update().order_by("id").values_list("pk", flat=True)),
-            when=now,
-        )
-    return item
+        sending = [item for item in items if item.status == PayoutItem.Status.SENDING]
+        if sending:
+            PayoutItem.objects.filter(pk__in=[item.pk for item in sending]).update(
+                status=PayoutItem.Status.PAID, paid_at=now, claimed_until=None, failure_code="", failure_message="",
+                stripe_transfer_id=Case(*[When(pk=item.pk, then=Value(transfer_ids[item.pk])) for item in sending]),
+            )  # fmt: skip
+            for item in sending:
+                item.status, item.stripe_transfer_id, item.paid_at, item.claimed_until = (
+                    PayoutItem.Status.PAID, transfer_ids[item.pk], now, None,
+                )  # fmt: skip
+                item.failure_code = item.failure_message = ""
+            linked = Commission.objects.select_for_update().filter(payout_item__in=sending).order_by("id")
+            commissions.commissions_paid(commission_ids=list(linked.values_list("pk", flat=True)), when=now)
+    return items
 
 
 def item_record_transfer(*, item_id: int, transfer_id: str) -> PayoutItem:
@@ -280,17 +389,28 @@ def item_record_transfer(*, item_id: int, transfer_id: str) -> PayoutItem:
     return _record(item_id, transfer_id=transfer_id)
 
 
-def _earlier_transfer(item: PayoutItem, *, group: str, metadata: dict[str, str]) -> Any:
-    """A transfer an earlier attempt created (its answer lost, its key perhaps expired)."""
-    for transfer in gateway.transfers_list(transfer_group=group):
-        if (
-            dict(transfer.metadata or {}) == metadata
-            and transfer.destination == item.destination
-            and transfer.amount == item.amount_minor
-            and transfer.currency == item.currency.lower()
-        ):
-            return transfer
-    return None
+def _earlier_transfers(items: list[PayoutItem], *, schema: str) -> dict[int, Any]:
+    """Transfers earlier attempts of these items created (their answer lost, their key perhaps
+    expired), by item id: each run's transfer group listed once, whatever the number of items.
+    A GatewayError here leaves the lookup to the next attempt (nothing is sent without it)."""
+    found: dict[int, Any] = {}
+    by_run: dict[int, list[PayoutItem]] = defaultdict(list)
+    for item in items:
+        by_run[item.run_id].append(item)
+    for run_items in by_run.values():
+        wanted = {str(item.pk): item for item in run_items}
+        for transfer in gateway.transfers_list(transfer_group=run_items[0].run.transfer_group(schema)):
+            metadata = dict(transfer.metadata or {})
+            item = wanted.get(metadata.get("item", ""))
+            if (
+                item is not None
+                and metadata == _metadata(item, schema)
+                and transfer.destination == item.destination
+                and transfer.amount == item.amount_minor
+                and transfer.currency == item.currency.lower()
+            ):
+                found[item.pk] = transfer
+    return found
 
 
 def _fail(item_id: int, *, code: str, message: str) -> PayoutItem:

@@ -33,6 +33,8 @@ def worker(tmp_path, _celery_test_queue):
         **os.environ,
         "DATABASE_URL": _database_url(),  # the test database, where the tests commit
         "DJANGO_ENV": "test",
+        # Tasks the worker itself enqueues (a payout run's batches) go to the queue it consumes.
+        "CELERY_QUEUE": _celery_test_queue,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
     }

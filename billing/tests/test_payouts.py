@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -326,3 +327,46 @@ def test_reconciliation_reports_a_stray_transfer_and_a_paid_item_stripe_does_not
     connection.set_schema_to_public()
     with pytest.raises(CommandError, match="do not reconcile"):
         call_command("payouts_reconcile", tenant=tenant.slug, stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_a_batch_sends_its_transfers_side_by_side_and_reserves_only_what_the_ledger_covers(double, shop):
+    tenant, program = shop
+    for _ in range(12):
+        payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))
+    payout_factories.fund(10 * 8_000 + 5_000)  # ten items and a half
+    run = payouts.payout_run_create(program=program)
+    double.faults(latency_ms=200)
+
+    started = time.monotonic()
+    sent = payouts.payout_items_execute(item_ids=list(run.items.values_list("pk", flat=True)), threads=10)
+    elapsed = time.monotonic() - started
+
+    assert (sent.paid, sent.failed, sent.retry, sent.not_taken) == (10, 0, 0, 2)
+    assert elapsed < 6 * 0.2  # one after another it would take 10 x 200 ms
+    transfers = _transfers(double)
+    assert len(transfers) == 10 and len({t["metadata"]["item"] for t in transfers}) == 10
+    assert sorted(run.items.values_list("status", flat=True)) == ["paid"] * 10 + ["pending"] * 2
+    run = payouts.run_settle(run=run)
+    assert (run.status, run.missing_minor) == ("awaiting_funds", 2 * 8_000 - 5_000)
+    assert selectors.ledger_balance(currency="USD") == 5_000
+    assert _reconciled() == []
+
+
+@pytest.mark.django_db
+def test_the_worker_tasks_send_a_run_in_batches_and_the_last_batch_settles_it(double, shop, monkeypatch):
+    from billing import tasks
+
+    tenant, program = shop
+    for _ in range(5):
+        payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))
+    payout_factories.fund(100_000)
+    run = payouts.payout_run_create(program=program)
+    batches = payouts.payout_run_batches(run=run, size=2)
+    assert [len(b) for b in batches] == [2, 2, 1]
+
+    statuses = [tasks.payout_items_execute.apply(args=[run.pk, batch]).get() for batch in batches]
+
+    assert statuses == ["queued", "queued", "done"]
+    assert len(_transfers(double)) == 5 and _reconciled() == []
+    assert tasks.payout_items_execute.apply(args=[run.pk, batches[0]]).get() == "nothing to do"
