@@ -5,6 +5,8 @@ tenants."""
 from __future__ import annotations
 
 import copy
+import io
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -12,8 +14,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from django.conf import settings
+from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test import override_settings
+from django.test import Client, override_settings
 from djstripe.models import Event, WebhookEventTrigger
 
 from affiliates import commissions
@@ -117,6 +120,26 @@ def test_endpoints_are_made_from_settings_and_keep_their_url(endpoints):
 
 
 @pytest.mark.django_db
+def test_the_command_prints_the_urls_and_points_the_double_at_the_platform_endpoint(double, endpoints):
+    out = io.StringIO()
+    with override_settings(STRIPE_WEBHOOK_SECRET=SECRET, STRIPE_CONNECT_WEBHOOK_SECRET=""):
+        call_command("stripe_webhooks", stdout=out)
+        url_only = io.StringIO()
+        call_command("stripe_webhooks", "--url", "platform", "--double", stdout=url_only)
+
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"platform: {endpoints['platform'].url} (secret set)"
+    assert lines[2] == f"connect: {endpoints['connect'].url} (NO SECRET: every delivery is refused)"
+    assert url_only.getvalue().splitlines() == [
+        f"double: delivering to {endpoints['platform'].url}",
+        endpoints["platform"].url,
+    ]
+    assert requests.get(f"{double.url}/_double/webhooks", timeout=5).json()["enabled"] is True
+    with override_settings(STRIPE_SECRET_KEY="sk_test_real"), pytest.raises(CommandError, match="not the double"):
+        call_command("stripe_webhooks", "--double", stdout=io.StringIO())
+
+
+@pytest.mark.django_db
 def test_a_bad_signature_is_refused_and_changes_nothing(double, shop, deliver):
     tenant, program = shop
     affiliate = factories.affiliate(program)
@@ -135,6 +158,26 @@ def test_a_bad_signature_is_refused_and_changes_nothing(double, shop, deliver):
     assert _applied() == [] and Event.objects.count() == 0
     # dj-stripe keeps its log of what was posted (the unsigned one is not even stored)
     assert list(WebhookEventTrigger.objects.values_list("valid", "processed")) == [(False, False)] * 3
+
+
+@pytest.mark.django_db
+def test_with_debug_on_an_event_signed_with_a_secret_of_its_own_choosing_is_not_applied(double, shop, deliver):
+    tenant, program = shop
+    account_id = _account(double, tenant, factories.affiliate(program))
+    requests.post(f"{double.url}/_double/accounts/{account_id}/complete", json={}, timeout=5)
+    [*_, completed] = _events(double, "account.updated", account=account_id)
+    payload = payload_of(completed)
+
+    with override_settings(DEBUG=True):
+        response = Client(HTTP_HOST=settings.PLATFORM_DOMAIN).post(
+            urlsplit(webhooks.webhook_endpoints_ensure()["connect"].url).path, data=payload,
+            content_type="application/json", HTTP_X_DJSTRIPE_WEBHOOK_SECRET="whsec_mine",
+            HTTP_STRIPE_SIGNATURE=signature_header(payload, "whsec_mine", int(time.time())),
+        )  # fmt: skip
+    connection.set_tenant(tenant)
+
+    assert response.status_code == 200  # dj-stripe accepted it; we did not apply it
+    assert ConnectedAccount.objects.get(stripe_id=account_id).transfers == "inactive" and _applied() == []
 
 
 @pytest.mark.django_db
@@ -365,6 +408,45 @@ def test_a_checkout_session_naming_another_tenant_is_refused(double, make_tenant
     assert Funding.objects.get(pk=started.pk).status == "open" and LedgerEntry.objects.count() == 0
     connection.set_tenant(other)
     assert LedgerEntry.objects.count() == 0
+    connection.set_schema_to_public()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_event_delivered_twice_at_once_is_applied_once(double, make_tenant):
+    tenant = make_tenant().tenant
+    with override_settings(STRIPE_WEBHOOK_SECRET=SECRET):
+        path = urlsplit(webhooks.webhook_endpoints_ensure()["platform"].url).path
+    connection.set_tenant(tenant)
+    started = funding.funding_start(
+        amount_minor=25_000, currency="usd", success_url="http://acme.localhost/ok", cancel_url="http://a.localhost/no"
+    )
+    requests.post(started.url, timeout=5, allow_redirects=False)
+    [completed] = _events(double, "checkout.session.completed")
+    payload = payload_of(completed)
+    barrier = threading.Barrier(2)
+    statuses: list = []
+
+    def deliver_once() -> None:
+        try:
+            barrier.wait(timeout=10)
+            response = Client(HTTP_HOST=settings.PLATFORM_DOMAIN).post(
+                path, data=payload, content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=signature_header(payload, SECRET, int(time.time())),
+            )  # fmt: skip
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver_once) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert statuses == [200, 200]
+    assert _applied() == [(completed["id"], "checkout.session.completed")]
+    assert LedgerEntry.objects.filter(kind="funding").count() == 1
+    assert Funding.objects.get(pk=started.pk).status == "paid"
     connection.set_schema_to_public()
 
 
