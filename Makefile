@@ -15,7 +15,7 @@ NAME ?= all
 help:
 	@echo "make run     bring the platform up (web :8000, worker, beat, demo tenant)"
 	@echo "make test    lint, migration and schema checks, and the whole test suite"
-	@echo "make bench   benchmarks (NAME=provisioning|routing|clicks|conversions|stats), results in tests/bench/results/"
+	@echo "make bench   benchmarks (NAME=provisioning|routing|clicks|conversions|stats|payouts), results in tests/bench/results/"
 	@echo "make lint    ruff check + format check"
 
 .tools/bin/uv:
