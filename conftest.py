@@ -5,8 +5,13 @@ tenant template schema that signups clone."""
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -91,3 +96,41 @@ def client_at() -> Callable[[str], Client]:
 @pytest.fixture
 def public_client(platform_ready) -> Client:
     return Client(HTTP_HOST=settings.PLATFORM_DOMAIN)
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "127.0.0.1", safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{db['USER']}@{host}{port}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker(tmp_path, _celery_test_queue):
+    """A real Celery worker process on the test database and this session's queue; its
+    environment is the test's at the time (so monkeypatched STRIPE_* variables reach it).
+    Yields the directory its emails are written to."""
+    mail_dir = tmp_path / "mail"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),  # the test database, where the tests commit
+        "DJANGO_ENV": "test",
+        # Tasks the worker itself enqueues (a payout run's batches) go to the queue it consumes.
+        "CELERY_QUEUE": _celery_test_queue,
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(mail_dir),
+    }
+    log = (tmp_path / "worker.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", _celery_test_queue,
+         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=Path(__file__).resolve().parent, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        yield mail_dir
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -15,41 +11,6 @@ from django.db import connection
 from conftest import unique_slug
 from tenants.models import Tenant
 from tenants.scheduler import ActiveTenantScheduler
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    host = quote(db["HOST"] or "127.0.0.1", safe="")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{db['USER']}@{host}{port}/{db['NAME']}"
-
-
-@pytest.fixture
-def worker(tmp_path, _celery_test_queue):
-    mail_dir = tmp_path / "mail"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),  # the test database, where the tests commit
-        "DJANGO_ENV": "test",
-        # Tasks the worker itself enqueues (a payout run's batches) go to the queue it consumes.
-        "CELERY_QUEUE": _celery_test_queue,
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
-    }
-    log = (tmp_path / "worker.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", _celery_test_queue,
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        yield mail_dir
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def _wait_for_files(directory: Path, count: int, timeout: float = 60) -> list[str]:
