@@ -107,30 +107,38 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}@{host}{port}/{db['NAME']}"
 
 
-@pytest.fixture
-def worker(tmp_path, _celery_test_queue):
-    """A real Celery worker process on the test database and this session's queue; its
-    environment is the test's at the time (so monkeypatched STRIPE_* variables reach it).
-    Yields the directory its emails are written to."""
-    mail_dir = tmp_path / "mail"
+def worker_start(directory: Path, queue: str) -> subprocess.Popen:
+    """A real Celery worker process (solo pool) on the test database and `queue`; its environment
+    is the test's at the time (so monkeypatched STRIPE_* variables reach it). It writes its log
+    and its emails under `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),  # the test database, where the tests commit
         "DJANGO_ENV": "test",
         # Tasks the worker itself enqueues (a payout run's batches) go to the queue it consumes.
-        "CELERY_QUEUE": _celery_test_queue,
+        "CELERY_QUEUE": queue,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
+        "EMAIL_FILE_PATH": str(directory / "mail"),
     }
-    log = (tmp_path / "worker.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", _celery_test_queue,
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=Path(__file__).resolve().parent, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    with (directory / "worker.log").open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queue,
+             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=Path(__file__).resolve().parent, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def worker_stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def worker(tmp_path, _celery_test_queue):
+    """One real worker (see worker_start); yields the directory its emails are written to."""
+    proc = worker_start(tmp_path, _celery_test_queue)
     try:
-        yield mail_dir
+        yield tmp_path / "mail"
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+        worker_stop(proc)

@@ -158,3 +158,57 @@ def test_a_payout_run_is_sent_by_a_real_worker_exactly_once(make_tenant, monkeyp
         assert reconcile.differences(transfers=reconcile.stripe_transfers()) == []
         connection.set_schema_to_public()
     gateway._client.cache_clear()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_two_real_workers_sending_one_run_at_once_transfer_each_item_once(
+    make_tenant, monkeypatch, tmp_path, _celery_test_queue
+):
+    import requests
+    from django.test import override_settings
+
+    from affiliates.tests import factories
+    from billing import gateway, payouts, reconcile, tasks
+    from billing.models import PayoutItem, PayoutRun
+    from billing.stripe_double import running
+    from billing.tests import factories as payout_factories
+    from conftest import worker_start, worker_stop
+
+    with running() as double, override_settings(STRIPE_SECRET_KEY="sk_test_double_two", STRIPE_API_BASE=double.url):
+        gateway._client.cache_clear()
+        monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_double_two")
+        monkeypatch.setenv("STRIPE_API_BASE", double.url)
+        tenant = make_tenant().tenant
+        connection.set_tenant(tenant)
+        program = factories.program(payout_threshold_minor=100)
+        factories.rule(program, percent="10")
+        for _ in range(8):
+            payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "20.00"))
+        payout_factories.fund(100_000)
+        # Slow transfers, so that the two workers are inside the same batch at the same time.
+        double.faults({"path": "/v1/transfers*", "mode": "latency", "latency_ms": 400})
+
+        # given a run queued three times over (staff's click, beat's resume, a retry)
+        run = payouts.payout_run_create(program=program)
+        tasks.payout_run_execute.delay(run.pk)
+        tasks.payout_run_execute.delay(run.pk)
+        # when two worker processes take the same batches side by side
+        workers = [worker_start(tmp_path / name, _celery_test_queue) for name in ("a", "b")]
+        try:
+            _poll(lambda: PayoutRun.objects.get(pk=run.pk).status == "done", timeout=120)
+        finally:
+            for proc in workers:
+                worker_stop(proc)
+
+        # then both worked on it, and every item was transferred exactly once
+        logs = [(tmp_path / name / "worker.log").read_text() for name in ("a", "b")]
+        assert all("billing.tasks.payout_items_execute" in log for log in logs)
+        assert set(PayoutItem.objects.filter(run=run).values_list("status", flat=True)) == {"paid"}
+        transfers = requests.get(f"{double.url}/_double/state", timeout=5).json()["transfers"]
+        assert sorted(t["metadata"]["item"] for t in transfers) == sorted(
+            str(pk) for pk in run.items.values_list("pk", flat=True)
+        )
+        assert reconcile.differences(transfers=reconcile.stripe_transfers()) == []
+        connection.set_schema_to_public()
+    gateway._client.cache_clear()
