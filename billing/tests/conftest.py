@@ -1,5 +1,5 @@
-"""Fixtures for the billing tests: a tenant whose schema is active, and the local Stripe double
-with the gateway pointed at it."""
+"""Fixtures for the billing tests: a tenant whose schema is active (bare, or with a program), and
+the local Stripe double with the gateway pointed at it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
+from affiliates.tests import factories
 from billing import gateway
 from billing.stripe_double import RunningDouble, running
 
@@ -18,6 +19,17 @@ def tenant(make_tenant):
     provisioned = make_tenant()
     connection.set_tenant(provisioned.tenant)
     yield provisioned.tenant
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def shop(make_tenant):
+    """A tenant (schema active) with a USD program: threshold 50.00, a 10 % rule."""
+    provisioned = make_tenant()
+    connection.set_tenant(provisioned.tenant)
+    program = factories.program(payout_threshold_minor=5000, currency="USD")
+    factories.rule(program, percent="10")
+    yield provisioned.tenant, program
     connection.set_schema_to_public()
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 import requests
-from django.db import connection
 
 from affiliates import conversions
 from affiliates.models import Commission
-from affiliates.tests import factories
 from billing import payouts, reconcile, selectors
 from billing.tests import factories as payout_factories
 
@@ -17,16 +15,6 @@ from billing.tests import factories as payout_factories
 @pytest.fixture
 def stripe_retries() -> int:
     return 0
-
-
-@pytest.fixture
-def shop(make_tenant):
-    provisioned = make_tenant()
-    connection.set_tenant(provisioned.tenant)
-    program = factories.program(payout_threshold_minor=5000, currency="USD")
-    factories.rule(program, percent="10")
-    yield provisioned.tenant, program
-    connection.set_schema_to_public()
 
 
 @pytest.mark.django_db

@@ -28,16 +28,6 @@ def stripe_retries() -> int:
     return 0  # the payout code handles every failure itself
 
 
-@pytest.fixture
-def shop(make_tenant):
-    provisioned = make_tenant()
-    connection.set_tenant(provisioned.tenant)
-    program = factories.program(payout_threshold_minor=5000, currency="USD")
-    factories.rule(program, percent="10")
-    yield provisioned.tenant, program
-    connection.set_schema_to_public()
-
-
 def _reconciled() -> list:
     return reconcile.differences(transfers=reconcile.stripe_transfers())
 

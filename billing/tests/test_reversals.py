@@ -19,16 +19,6 @@ from billing.stripe_double import RunningDouble
 from billing.tests import factories as payout_factories
 
 
-@pytest.fixture
-def shop(make_tenant):
-    provisioned = make_tenant()
-    connection.set_tenant(provisioned.tenant)
-    program = factories.program(payout_threshold_minor=100, currency="USD")
-    factories.rule(program, percent="10")
-    yield provisioned.tenant, program
-    connection.set_schema_to_public()
-
-
 def _paid_item(double: RunningDouble, tenant, program) -> PayoutItem:
     payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))  # 80.00 owed
     payout_factories.fund(100_000)
