@@ -294,6 +294,26 @@ def test_transfer_created_finishes_an_item_whose_worker_died_once(double, shop, 
 
 
 @pytest.mark.django_db
+def test_transfer_updated_also_finishes_a_sending_item(double, shop, deliver, monkeypatch):
+    tenant, program = shop
+    item = _sending_item(double, tenant, program, monkeypatch)
+    [created] = _events(double, "transfer.created")
+    updated = {
+        **copy.deepcopy(created),
+        "id": "evt_updated",
+        "type": "transfer.updated",
+        "created": created["created"] + 1,
+    }
+    updated["data"]["object"]["description"] = "edited in the dashboard"
+
+    assert deliver(updated).status_code == 200
+
+    item.refresh_from_db()
+    assert (item.status, item.stripe_transfer_id) == ("paid", created["data"]["object"]["id"])
+    assert _applied() == [("evt_updated", "transfer.updated")]
+
+
+@pytest.mark.django_db
 def test_a_reversal_staff_made_is_not_credited_again_by_its_webhook(double, shop, deliver):
     tenant, program = shop
     payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))
@@ -384,6 +404,31 @@ def test_a_paid_checkout_session_credits_the_ledger_once(double, shop, deliver):
     assert [r.status_code for r in responses] == [200, 200]
     assert Funding.objects.get(pk=started.pk).status == "paid"
     assert LedgerEntry.objects.filter(kind="funding").count() == 1
+    assert selectors.ledger_balance(currency="USD") == 25_000
+
+
+@pytest.mark.django_db
+def test_a_delayed_payment_is_credited_when_stripe_reports_it_succeeded(double, shop, deliver):
+    started = funding.funding_start(
+        amount_minor=25_000,
+        currency="usd",
+        success_url="http://acme.localhost/ok",
+        cancel_url="http://acme.localhost/no",
+    )
+    requests.post(started.url, timeout=5, allow_redirects=False)
+    [paid] = _events(double, "checkout.session.completed")
+    # a bank debit: the session completes unpaid, and the payment succeeds days later
+    completed_unpaid = copy.deepcopy(paid)
+    completed_unpaid["id"] = "evt_completed_unpaid"
+    completed_unpaid["data"]["object"]["payment_status"] = "unpaid"
+    succeeded = {**copy.deepcopy(paid), "id": "evt_async_ok", "type": "checkout.session.async_payment_succeeded"}
+
+    deliver(completed_unpaid)
+    assert Funding.objects.get(pk=started.pk).status == "open" and selectors.ledger_balance(currency="USD") == 0
+    deliver(succeeded)
+    deliver({**completed_unpaid, "id": "evt_completed_unpaid_late"})  # a late unpaid report changes nothing
+
+    assert Funding.objects.get(pk=started.pk).status == "paid"
     assert selectors.ledger_balance(currency="USD") == 25_000
 
 
