@@ -8,7 +8,7 @@ from django.db.models import Prefetch, QuerySet, Sum
 
 from affiliates import money
 from affiliates.models import Affiliate, Commission
-from billing.models import LedgerEntry, PayoutItem, PayoutRun
+from billing.models import BankPayout, LedgerEntry, PayoutItem, PayoutRun
 
 
 def ledger_balance(*, currency: str) -> int:
@@ -73,3 +73,8 @@ def rollovers_of_affiliates(affiliate_ids: list[int]) -> list[dict[str, Any]]:
                 "currency": run.currency, "reason": reason, "message": message,
             })  # fmt: skip
     return out
+
+
+def bank_payouts_of_affiliates(affiliate_ids: list[int], *, limit: int = 20) -> list[BankPayout]:
+    """The latest payouts to these affiliates' banks, as Stripe's `payout.*` events reported them."""
+    return list(BankPayout.objects.filter(affiliate_id__in=affiliate_ids).order_by("-id")[:limit])

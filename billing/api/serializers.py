@@ -16,7 +16,7 @@ from affiliates.api.serializers import MinorAmountField
 from affiliates.models import Commission, Program
 from billing.connect.models import ConnectedAccount
 from billing.funding import MAX_FUNDING_MINOR
-from billing.models import Funding, LedgerEntry, PayoutItem, PayoutRun
+from billing.models import BankPayout, Funding, LedgerEntry, PayoutItem, PayoutRun
 from billing.selectors import ROLLOVER_REASONS
 from config.api import StrictCharField
 
@@ -241,6 +241,16 @@ class RolloverSerializer(serializers.Serializer):
         return money.format_minor(row["amount_minor"], row["currency"])
 
 
+class BankPayoutSerializer(serializers.ModelSerializer):
+    amount = MinorAmountField(source="amount_minor")
+
+    class Meta:
+        model = BankPayout
+        fields = ["stripe_id", "affiliate", "amount", "currency", "status", "arrival_date", "failure_code",
+                  "failure_message", "updated_at"]  # fmt: skip
+        read_only_fields = fields
+
+
 class MyPayoutsPageSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
@@ -248,4 +258,9 @@ class MyPayoutsPageSerializer(serializers.Serializer):
     results = MyPayoutSerializer(many=True)
     rolled_over = RolloverSerializer(
         many=True, help_text="Why you were left out of each program's latest payout run, if you were."
+    )
+    bank_payouts = BankPayoutSerializer(
+        many=True,
+        help_text="Stripe's latest payouts from your Stripe balance to your bank (newest first, at most 20): "
+        "`paid` means the money arrived.",
     )

@@ -415,6 +415,7 @@ class MyPayoutsView(APIView):
         page = paginator.paginate_queryset(selectors.payout_items_of_affiliates(ids), request, view=self)
         data = paginator.get_paginated_response(s.MyPayoutSerializer(page, many=True).data).data
         data["rolled_over"] = s.RolloverSerializer(selectors.rollovers_of_affiliates(ids), many=True).data
+        data["bank_payouts"] = s.BankPayoutSerializer(selectors.bank_payouts_of_affiliates(ids), many=True).data
         return Response(data)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from affiliates.tests import factories
 from billing import funding, gateway, payouts
 from billing.api.views import billing_error_from
 from billing.connect.models import ConnectedAccount
-from billing.models import Funding, LedgerEntry, PayoutItem, PayoutRun
+from billing.models import BankPayout, Funding, LedgerEntry, PayoutItem, PayoutRun
 from billing.stripe_double import RunningDouble
 from billing.tests import factories as payout_factories
 from conftest import host_of
@@ -634,7 +635,28 @@ def test_an_affiliate_sees_its_own_payouts_with_their_commissions(world):
         }  # fmt: skip
 
     assert mine == {"count": 2, "next": None, "previous": None, "results": [row(pending), row(paid)],
-                    "rolled_over": []}  # fmt: skip
+                    "rolled_over": [], "bank_payouts": []}  # fmt: skip
+
+
+def test_an_affiliate_sees_when_its_money_reached_the_bank_and_no_one_elses(world):
+    # given Stripe's payout.* reports for both affiliates (what billing.webhooks stores)
+    mine = BankPayout.objects.create(
+        stripe_id="po_mine", affiliate=world.aff, account="acct_mine", amount_minor=8_000, currency="USD",
+        status="paid", arrival_date=date(2026, 11, 20),
+    )  # fmt: skip
+    BankPayout.objects.create(
+        stripe_id="po_theirs", affiliate=world.other, account="acct_theirs", amount_minor=300, currency="USD",
+        status="failed", failure_code="account_closed",
+    )  # fmt: skip
+
+    seen = world.clients["affiliate"].get("/api/v1/my/payouts").json()["bank_payouts"]
+
+    assert seen == [{
+        "stripe_id": "po_mine", "affiliate": world.aff.id, "amount": "80.00", "currency": "USD", "status": "paid",
+        "arrival_date": "2026-11-20", "failure_code": "", "failure_message": "", "updated_at": _iso(mine.updated_at),
+    }]  # fmt: skip
+    theirs = world.clients["other_affiliate"].get("/api/v1/my/payouts").json()["bank_payouts"]
+    assert [(b["stripe_id"], b["status"]) for b in theirs] == [("po_theirs", "failed")]
 
 
 def money(item: PayoutItem) -> str:
@@ -652,6 +674,7 @@ def test_an_affiliate_sees_why_it_rolled_over_and_never_anothers_payouts(world):
             "reason": "below_threshold",
             "message": "What you are owed is below the program's payout threshold of 5.00 USD.",
         }],
+        "bank_payouts": [],
     }  # fmt: skip
     csv_body = b"".join(world.clients["other_affiliate"].get("/api/v1/my/payouts.csv").streaming_content)
     assert csv_body.decode() == HEADER
