@@ -115,13 +115,22 @@ def test_a_crash_between_stripe_and_the_commit_is_retried_into_the_same_transfer
     assert _reconciled() == []
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"mode": "error", "status": 429},
+        {"mode": "error", "status": 500},
+        {"mode": "timeout"},  # longer than the gateway's timeout; Stripe did nothing
+    ],
+    ids=["429", "500", "timeout"],
+)
 @pytest.mark.django_db
-def test_a_429_leaves_the_item_sending_and_the_next_execution_pays_it(double, shop):
+def test_a_transient_failure_leaves_the_item_sending_and_the_next_execution_pays_it_once(double, shop, fault):
     tenant, program = shop
     payout_factories.onboarded(double.url, tenant, payout_factories.owed(program, "800.00"))
     payout_factories.fund(100_000)
     run = payouts.payout_run_create(program=program)
-    double.faults({"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 429, "times": 1})
+    double.faults({"method": "POST", "path": "/v1/transfers", "times": 1, **fault})
 
     first = payouts.payout_run_execute(run=run)
     item = run.items.get()
@@ -130,6 +139,8 @@ def test_a_429_leaves_the_item_sending_and_the_next_execution_pays_it(double, sh
     second = payouts.payout_run_execute(run=run)
     item.refresh_from_db()
     assert (second.status, item.status, item.attempts, len(_transfers(double))) == ("done", "paid", 2, 1)
+    assert selectors.ledger_balance(currency="USD") == 100_000 - 8_000
+    assert _reconciled() == []
 
 
 @pytest.mark.django_db
