@@ -35,7 +35,8 @@ import redis
 from crawlerdetect import CrawlerDetect
 from django.conf import settings
 from django.db import connection, transaction
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,44 @@ def _redis() -> redis.Redis:
     return _client
 
 
+class _ScriptConnection(threading.local):
+    conn: redis.Connection | None = None
+    pid: int = 0
+    client: redis.Redis | None = None  # the one it was made from (tests swap in a dead one)
+
+
+_script_connection = _ScriptConnection()
+
+
+def _script_call(keys: list[str], args: list) -> list:
+    """The click script over a connection of this thread's own, outside redis-py's pool.
+
+    The pool's way (checkout, retry wrapper, observability hooks, release) costs about 20 µs of
+    CPU per call against 10 µs for the command itself, on a path that runs once per redirect
+    (measured with 20,000 calls in process). A broken connection is retried once on a new one:
+    a script that did run before its answer was lost has set the dedupe key, so the retry
+    returns the first click's id instead of counting the click twice."""
+    local = _script_connection
+    for attempt in (1, 2):
+        client, pid = _redis(), os.getpid()
+        if local.conn is None or local.pid != pid or local.client is not client:  # never a parent's socket
+            pool = client.connection_pool
+            local.conn, local.pid, local.client = pool.connection_class(**pool.connection_kwargs), pid, client
+        conn = local.conn
+        try:
+            try:
+                conn.send_command("EVALSHA", _script.sha, len(keys), *keys, *args)
+                return conn.read_response()
+            except NoScriptError:  # Redis restarted or its script cache was flushed
+                conn.send_command("EVAL", _SCRIPT, len(keys), *keys, *args)
+                return conn.read_response()
+        except RedisConnectionError:
+            conn.disconnect()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def stream_key(schema: str) -> str:
     return f"clicks:{schema}"
 
@@ -146,7 +185,7 @@ def new_click_id() -> uuid.UUID:
 def ip_hash(ip: str) -> str:
     """Keyed per tenant: the same address gives unrelated hashes in two tenants, and nobody
     without the secret key can test guesses against a stored hash."""
-    return hmac.new(_ip_key(), f"{connection.schema_name}:{ip}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(_ip_key(), f"{connection.schema_name}:{ip}".encode(), "sha256").hex()[:32]
 
 
 @functools.cache
@@ -284,8 +323,7 @@ def click_record(
     ]
     args = [str(click_id), DEDUPE_SECONDS, FLOOD_WINDOW_SECONDS, FLOOD_LIMIT_PER_IP, FLOOD_LIMIT_PER_VISITOR]
     try:
-        _redis()
-        created, first_id, flagged = _script(keys=keys, args=[*args, str(visitor), _encode(row)])
+        created, first_id, flagged = _script_call(keys, [*args, str(visitor), _encode(row)])
     except RedisError:
         logger.warning("click buffer unavailable; inserting click %s directly", click_id, exc_info=True)
         _insert_direct(row)

@@ -45,6 +45,9 @@ BENCH = ROOT / "tests" / "bench"
 RESULTS = BENCH / "results"
 WRK_SCRIPT = BENCH / "wrk_requests.lua"
 PY = sys.executable
+# gunicorn's worker count, the default of deploy/gunicorn.conf.py (one more than the cores);
+# BENCH_WORKERS tries another (both sides of a comparison always get the same).
+WORKERS = int(os.environ.get("BENCH_WORKERS") or (os.cpu_count() or 1) + 1)
 # The tracker ignores empty and crawler user agents by design, so the load must look like a browser.
 BROWSER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -199,8 +202,7 @@ def _gunicorn(
 ) -> Iterator[int]:
     """gunicorn exactly as deployed (deploy/gunicorn.conf.py: sync workers, persistent database
     connections) on a free loopback port; yields the port once `host` answers."""
-    # BENCH_WORKERS tries another worker count (both sides of a comparison get the same).
-    workers = workers or int(os.environ.get("BENCH_WORKERS", "2"))
+    workers = workers or WORKERS
     port = _free_port()
     proc = subprocess.Popen(
         [PY, "-m", "gunicorn", "config.wsgi", "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
@@ -597,9 +599,9 @@ def bench_routing(seconds: int = 10, connections: int = 16, rounds: int = 4) -> 
             "seconds_per_round": seconds,
             "rounds": rounds,
             "connections": connections,
-            "gunicorn_workers": int(os.environ.get("BENCH_WORKERS", "2")),
+            "gunicorn_workers": WORKERS,
         },
-        "`GET /api/v1/ping` (no database work) served by gunicorn (deploy/gunicorn.conf.py, 2 sync workers, "
+        f"`GET /api/v1/ping` (no database work) served by gunicorn (deploy/gunicorn.conf.py, {WORKERS} sync workers, "
         "production settings, "
         "persistent connections) through tenant routing on a tenant host vs. the same view with no tenant "
         f"routing; wrk (1 thread, {connections} connections) from another process on loopback; rounds interleaved "
@@ -758,12 +760,12 @@ def bench_clicks(seconds: int = 10, connections: int = 16, rounds: int = 3, drai
             "seconds_per_round": seconds,
             "rounds": rounds,
             "connections": connections,
-            "gunicorn_workers": int(os.environ.get("BENCH_WORKERS", "2")),
+            "gunicorn_workers": WORKERS,
         },
         _prose(f"""
             `GET /r/<code>` on a tenant host vs. a bare Django 302 (no database or Redis work, no tenant
-            routing: tests/bench/untenanted_urls.py), both served by gunicorn (deploy/gunicorn.conf.py, 2 sync
-            workers, production settings); wrk (2 threads, {connections} connections, browser User-Agent, no
+            routing: tests/bench/untenanted_urls.py), both served by gunicorn (deploy/gunicorn.conf.py, {WORKERS}
+            sync workers, production settings); wrk (2 threads, {connections} connections, browser User-Agent, no
             cookies, so every request is a new visitor, and a distinct X-Forwarded-For per request with
             NUM_PROXIES=1, so no click is flood-flagged) on loopback; rounds interleaved with alternating order;
             rates and latencies are means over the measured rounds. Clicks go to the Redis stream and are drained
@@ -861,13 +863,13 @@ def bench_conversions(
             "commissions": commissions,
             "seconds": seconds,
             "connections": connections,
-            "gunicorn_workers": int(os.environ.get("BENCH_WORKERS", "2")),
+            "gunicorn_workers": WORKERS,
             "bare_302_per_s": round(bare["rps"], 1),
         },
         "`POST /api/v1/conversions` (API key with `conversions:write`, JSON purchase of 49.90 USD, a unique "
         "external id and customer id per request, the visitor one of "
         f"{visitors:,} who made {clicks:,} clicks over the last 20 days on {affiliates} approved affiliates, "
-        "10 % rule, last-click attribution) served by gunicorn (deploy/gunicorn.conf.py, 2 sync workers, "
+        f"10 % rule, last-click attribution) served by gunicorn (deploy/gunicorn.conf.py, {WORKERS} sync workers, "
         f"production settings); wrk (2 threads, {connections} connections) on loopback for {seconds} s after a "
         "3 s warm-up. Clicks were inserted with SQL, not through the tracker, and nothing is buffered in Redis "
         "(each conversion's flush finds an empty stream). `conversions_recorded` includes the warm-up and one "
@@ -1035,7 +1037,7 @@ def bench_stats(
             "data_load_s": round(load_s, 1),
         },
         f"`GET /api/v1/stats?affiliate=..&date_from=..&date_to=..` ({days} days) with a `read` API key, served "
-        "by gunicorn (deploy/gunicorn.conf.py, 2 sync workers, production settings); "
+        f"by gunicorn (deploy/gunicorn.conf.py, {WORKERS} sync workers, production settings); "
         f"{requests} sequential requests on one keep-alive connection after {warmups} warm-ups, timed by the "
         f"client. One affiliate with five links, {clicks:,} clicks and {conversions:,} conversions (with credits "
         "and commissions) spread evenly over the range, inserted with SQL; the daily rollups (`DailyStat`, "
