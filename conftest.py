@@ -18,6 +18,7 @@ from django.conf import settings
 from django.test import Client
 
 from tenants import provisioning, selectors, services
+from tenants.models import Domain, Tenant
 
 _SESSION = uuid.uuid4().hex[:6]
 _counter = itertools.count(1)
@@ -77,6 +78,110 @@ def make_tenant(platform_ready) -> Callable[..., services.ProvisionedTenant]:
         )
 
     return make
+
+
+# How many tenant schemas the session provisions for `reused_tenant` (two: the cross-tenant
+# fixtures need a second one); a test asking for more gets real provisioning for the rest.
+POOL_SIZE = 2
+
+
+@pytest.fixture(scope="session")
+def _tenant_pool(django_db_setup, django_db_blocker) -> list[str]:
+    """Slugs of business tenants provisioned once per session, outside any test's transaction:
+    their schemas (owner included) are committed, their Tenant and Domain rows removed again, so
+    that no other test sees them among the platform's tenants; `_pooled` adds the rows inside the
+    test's transaction. No welcome email is enqueued: a real worker test would receive it."""
+    from unittest import mock
+
+    from django.db import connection
+
+    from tenants.tasks import welcome_email_send
+
+    slugs = [unique_slug("pool") for _ in range(POOL_SIZE)]
+    with django_db_blocker.unblock(), mock.patch.object(welcome_email_send, "apply_async"):
+        for slug in slugs:
+            services.tenant_provision(
+                name="Acme", subdomain=slug, owner_email=f"owner@{slug}.test", owner_password=OWNER_PASSWORD
+            )
+        # In SQL: deleting a Tenant through the ORM drops its schema (django-tenants' post_delete).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM tenants_domain WHERE tenant_id IN (SELECT id FROM tenants_tenant WHERE slug = ANY(%s))",
+                [slugs],
+            )
+            cursor.execute("DELETE FROM tenants_tenant WHERE slug = ANY(%s)", [slugs])
+    return slugs
+
+
+def _redis_keys_forget(schema: str) -> None:
+    """Delete every Redis key written for `schema` (click buffers and counters, cache entries
+    prefixed with it), as a newly provisioned schema has none."""
+    import redis
+
+    schema_b = schema.encode()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = [
+            key
+            for key in client.scan_iter(match=f"*{schema}*", count=1000)
+            if key.startswith(schema_b + b":") or b":" + schema_b + b":" in key or key.endswith(b":" + schema_b)
+        ]
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def _pooled(slug: str) -> services.ProvisionedTenant:
+    """A pool tenant as `tenant_provision` would leave it, inside the test's transaction: its
+    Tenant and Domain rows (rolled back with the test), no cached route or Redis state, new
+    objects (nothing a previous test did to them in memory), a fresh handover token."""
+    from django_tenants.utils import schema_context, tenant_context
+
+    from accounts.models import User
+    from accounts.services import login_token_issue
+
+    host = f"{slug}.{settings.PLATFORM_DOMAIN}"
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        # save() finds the schema already there and leaves it as it is.
+        tenant = Tenant(name="Acme", slug=slug, schema_name=services.schema_name_for(slug))
+        tenant.save(verbosity=0)
+        Domain.objects.create(domain=host, tenant=tenant, is_primary=True)
+    selectors.tenant_routes_forget(hosts=[host])
+    _redis_keys_forget(tenant.schema_name)
+    with tenant_context(tenant):
+        owner = User.objects.get(email=f"owner@{slug}.test")
+        token = login_token_issue(user=owner)
+    return services.ProvisionedTenant(
+        tenant=tenant,
+        owner=owner,
+        url=selectors.tenant_url(tenant=tenant),
+        login_url=selectors.tenant_url(tenant=tenant, path=f"/auth/handover?token={token}"),
+    )
+
+
+@pytest.fixture
+def reused_tenant(request, _tenant_pool, make_tenant) -> Callable[[], services.ProvisionedTenant]:
+    """Like `make_tenant()` for tests where a tenant is a given, not the subject: each call hands
+    out the next tenant of the session's pool instead of provisioning one (a clone of the
+    template takes 0.3-0.4 s here, and some 500 tests need a tenant). The test's transaction
+    rolls back whatever it writes there, so every test starts from the pool tenant as
+    provisioned. A test that commits (transaction=True, which also flushes the public tables)
+    gets real provisioning, as does a call beyond the pool."""
+    marker = request.node.get_closest_marker("django_db")
+    marked = dict(zip(("transaction", "reset_sequences"), marker.args, strict=False)) | marker.kwargs if marker else {}
+    commits = bool(marked.get("transaction") or marked.get("reset_sequences")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server", "django_db_reset_sequences")
+    )
+    handed_out = itertools.count()
+
+    def take() -> services.ProvisionedTenant:
+        index = next(handed_out)
+        if commits or index >= len(_tenant_pool):
+            return make_tenant()
+        return _pooled(_tenant_pool[index])
+
+    return take
 
 
 def host_of(provisioned: services.ProvisionedTenant) -> str:

@@ -92,7 +92,7 @@ class Seeded:
 
 
 @pytest.fixture
-def seeded_tenant(make_tenant) -> Seeded:
+def seeded_tenant(reused_tenant) -> Seeded:
     """A tenant with a program, an approved affiliate, a rule, a staff session (made without the
     test client, which would reconnect the connection-closing signal) and an all-scopes API key."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -102,7 +102,7 @@ def seeded_tenant(make_tenant) -> Seeded:
     from affiliates import services
     from affiliates.tests import factories
 
-    provisioned = make_tenant()
+    provisioned = reused_tenant()
     connection.set_tenant(provisioned.tenant)
     program = factories.program(slug="main")
     factories.affiliate(program)
@@ -118,8 +118,8 @@ def seeded_tenant(make_tenant) -> Seeded:
 
 
 @pytest.fixture
-def tenant_host(make_tenant) -> str:
-    return host_of(make_tenant())
+def tenant_host(reused_tenant) -> str:
+    return host_of(reused_tenant())
 
 
 @public_schema.parametrize()

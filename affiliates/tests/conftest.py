@@ -9,8 +9,8 @@ from affiliates.tests import factories
 
 
 @pytest.fixture
-def tenant(make_tenant):
-    provisioned = make_tenant()
+def tenant(reused_tenant):
+    provisioned = reused_tenant()
     connection.set_tenant(provisioned.tenant)
     yield provisioned
     connection.set_schema_to_public()

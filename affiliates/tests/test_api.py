@@ -44,14 +44,14 @@ def _key_client(host: str, secret: str) -> Client:
 
 
 @pytest.fixture
-def world(make_tenant) -> World:
+def world(reused_tenant) -> World:
     # Tenant B: its staff session and its keys must mean nothing on tenant A's host.
-    b = make_tenant()
+    b = reused_tenant()
     connection.set_tenant(b.tenant)
     b_key = services.api_key_create(name="b", scopes=["read", "conversions:write", "track"], by=b.owner).secret
     b_staff = _session_client(host_of(b), b.owner)
 
-    a = make_tenant()
+    a = reused_tenant()
     connection.set_tenant(a.tenant)
     host = host_of(a)
     program = factories.program(slug="main")

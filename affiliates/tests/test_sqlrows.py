@@ -83,9 +83,9 @@ def test_an_update_writes_only_the_named_fields(program):
     assert (row.refunded_minor, row.review) == (100, "none")
 
 
-def test_a_prepared_statement_follows_the_tenant_of_the_connection(make_tenant):
+def test_a_prepared_statement_follows_the_tenant_of_the_connection(reused_tenant):
     # given two tenants, each with a program of its own name
-    first, second = make_tenant(), make_tenant()
+    first, second = reused_tenant(), reused_tenant()
     for provisioned, name in ((first, "First"), (second, "Second")):
         connection.set_tenant(provisioned.tenant)
         factories.program(name=name, slug=name.lower())

@@ -15,17 +15,17 @@ from billing.stripe_double import RunningDouble, running
 
 
 @pytest.fixture
-def tenant(make_tenant):
-    provisioned = make_tenant()
+def tenant(reused_tenant):
+    provisioned = reused_tenant()
     connection.set_tenant(provisioned.tenant)
     yield provisioned.tenant
     connection.set_schema_to_public()
 
 
 @pytest.fixture
-def shop(make_tenant):
+def shop(reused_tenant):
     """A tenant (schema active) with a USD program: threshold 50.00, a 10 % rule."""
-    provisioned = make_tenant()
+    provisioned = reused_tenant()
     connection.set_tenant(provisioned.tenant)
     program = factories.program(payout_threshold_minor=5000, currency="USD")
     factories.rule(program, percent="10")

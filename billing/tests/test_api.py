@@ -65,16 +65,16 @@ def _key(host: str, secret: str) -> Client:
 
 
 @pytest.fixture
-def world(make_tenant, double: RunningDouble) -> World:
+def world(reused_tenant, double: RunningDouble) -> World:
     # Tenant B: its staff session and key must mean nothing on tenant A's host, and A's staff
     # session nothing on B's.
-    b = make_tenant()
+    b = reused_tenant()
     connection.set_tenant(b.tenant)
     b_host = host_of(b)
     b_key = affiliate_services.api_key_create(name="b", scopes=["read", "conversions:write", "track"], by=b.owner)
     b_staff = _session(b_host, b.owner)
 
-    a = make_tenant()
+    a = reused_tenant()
     connection.set_tenant(a.tenant)
     host = host_of(a)
     program = factories.program(slug="main", currency="USD", payout_threshold_minor=500)

@@ -30,8 +30,8 @@ def _accounts_at(double: RunningDouble) -> int:
 
 
 @pytest.mark.django_db
-def test_onboarding_creates_the_account_once_and_a_fresh_link_each_time(double, make_tenant):
-    tenant = make_tenant().tenant
+def test_onboarding_creates_the_account_once_and_a_fresh_link_each_time(double, reused_tenant):
+    tenant = reused_tenant().tenant
 
     account, link = _start(tenant)
     again, second_link = _start(tenant)
@@ -46,8 +46,8 @@ def test_onboarding_creates_the_account_once_and_a_fresh_link_each_time(double, 
 
 
 @pytest.mark.django_db
-def test_the_onboarding_page_returns_to_the_tenant_and_the_account_can_receive_transfers(double, make_tenant):
-    tenant = make_tenant().tenant
+def test_the_onboarding_page_returns_to_the_tenant_and_the_account_can_receive_transfers(double, reused_tenant):
+    tenant = reused_tenant().tenant
     _, link = _start(tenant)
 
     page = requests.get(link.url, timeout=5)
@@ -62,8 +62,8 @@ def test_the_onboarding_page_returns_to_the_tenant_and_the_account_can_receive_t
 
 
 @pytest.mark.django_db
-def test_an_older_report_never_moves_an_account_backwards(double, make_tenant):
-    tenant = make_tenant().tenant
+def test_an_older_report_never_moves_an_account_backwards(double, reused_tenant):
+    tenant = reused_tenant().tenant
     account, _ = _start(tenant)
     requests.post(f"{double.url}/_double/accounts/{account.stripe_id}/complete", json={}, timeout=5)
     current = gateway.account_retrieve(account.stripe_id)
@@ -78,9 +78,9 @@ def test_an_older_report_never_moves_an_account_backwards(double, make_tenant):
 
 
 @pytest.mark.django_db
-def test_accounts_never_cross_tenants(double, make_tenant):
+def test_accounts_never_cross_tenants(double, reused_tenant):
     # given two tenants whose affiliates have the same id in their own schemas
-    first, second = make_tenant().tenant, make_tenant().tenant
+    first, second = reused_tenant().tenant, reused_tenant().tenant
     mine, _ = _start(first, affiliate_id=7)
 
     # then the second tenant's affiliate 7 has no account until it onboards, and then its own

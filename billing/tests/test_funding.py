@@ -39,12 +39,12 @@ def test_a_paid_checkout_credits_the_ledger_once(double, tenant):
     assert selectors.ledger_balance(currency="USD") == 25_000
 
 
-def test_a_session_of_another_tenant_is_ignored(double, tenant, make_tenant):
+def test_a_session_of_another_tenant_is_ignored(double, tenant, reused_tenant):
     started = _start()
     _pay(started.url)
     session = gateway.checkout_session_retrieve(started.session_id)
 
-    other = make_tenant().tenant
+    other = reused_tenant().tenant
     connection.set_tenant(other)
     assert funding.funding_complete(session=session) is None
     assert selectors.ledger_balance(currency="USD") == 0

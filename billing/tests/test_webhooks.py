@@ -46,8 +46,8 @@ def endpoints(platform_ready) -> Iterator[dict]:
 
 
 @pytest.fixture
-def shop(make_tenant):
-    tenant = make_tenant().tenant
+def shop(reused_tenant):
+    tenant = reused_tenant().tenant
     connection.set_tenant(tenant)
     program = factories.program(payout_threshold_minor=100, currency="USD")
     factories.rule(program, percent="10")
@@ -229,9 +229,9 @@ def test_account_updated_applies_once_and_an_older_event_never_moves_it_back(dou
 
 
 @pytest.mark.django_db
-def test_an_account_of_one_tenant_whose_metadata_names_another_is_refused(double, make_tenant, deliver):
-    other = make_tenant().tenant
-    mine = make_tenant().tenant
+def test_an_account_of_one_tenant_whose_metadata_names_another_is_refused(double, reused_tenant, deliver):
+    other = reused_tenant().tenant
+    mine = reused_tenant().tenant
     connection.set_tenant(mine)
     program = factories.program(currency="USD")
     account_id = _account(double, mine, factories.affiliate(program))
@@ -359,14 +359,14 @@ def test_a_reversal_made_in_the_dashboard_arriving_before_the_transfer_is_applie
 
 
 @pytest.mark.django_db
-def test_a_transfer_naming_another_tenants_item_is_refused(double, make_tenant, deliver, monkeypatch):
-    victim = make_tenant().tenant
+def test_a_transfer_naming_another_tenants_item_is_refused(double, reused_tenant, deliver, monkeypatch):
+    victim = reused_tenant().tenant
     connection.set_tenant(victim)
     victim_program = factories.program(payout_threshold_minor=100, currency="USD")
     factories.rule(victim_program, percent="10")
     victim_item = _sending_item(double, victim, victim_program, monkeypatch)
     [created] = _events(double, "transfer.created")
-    attacker = make_tenant().tenant
+    attacker = reused_tenant().tenant
     connection.set_tenant(attacker)
     # the same transfer, its metadata and group rewritten to name the other tenant
     forged = copy.deepcopy(created)
@@ -433,9 +433,9 @@ def test_a_delayed_payment_is_credited_when_stripe_reports_it_succeeded(double, 
 
 
 @pytest.mark.django_db
-def test_a_checkout_session_naming_another_tenant_is_refused(double, make_tenant, deliver):
-    other = make_tenant().tenant
-    connection.set_tenant(make_tenant().tenant)
+def test_a_checkout_session_naming_another_tenant_is_refused(double, reused_tenant, deliver):
+    other = reused_tenant().tenant
+    connection.set_tenant(reused_tenant().tenant)
     started = funding.funding_start(
         amount_minor=25_000,
         currency="usd",
