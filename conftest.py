@@ -46,6 +46,16 @@ def _celery_test_queue():
 
 
 @pytest.fixture(autouse=True)
+def _public_schema_first():
+    # Every test starts on the public schema, whatever the previous one left the connection
+    # on (a test that sets a tenant and fails before setting it back, or does not bother);
+    # without this, a test's outcome could depend on which test ran before it.
+    from django.db import connection
+
+    connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_tracking_cache():
     # The redirect caches code -> link lookups per process for a few seconds; a test that
     # changes a link or an affiliate and follows it at once must not see the previous answer.
