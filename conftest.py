@@ -25,11 +25,69 @@ _counter = itertools.count(1)
 OWNER_PASSWORD = "correct horse battery staple"
 
 
+# dj-stripe's migration history is replayed in no test database (see _djstripe_tables_from_models).
+_DJSTRIPE = "djstripe"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory) -> None:
+    """Before the test database is made: dj-stripe's migrations are swapped for an empty set, so
+    that `migrate` builds our apps from their migrations and leaves dj-stripe's tables to
+    `_djstripe_tables_from_models`."""
+    package = tmp_path_factory.mktemp("migrations") / "djstripe_without_migrations"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    sys.path.insert(0, str(package.parent))
+    settings.MIGRATION_MODULES = {**settings.MIGRATION_MODULES, _DJSTRIPE: package.name}
+
+
+def _djstripe_tables_from_models() -> None:
+    """dj-stripe's tables in the public schema made from its models, as `migrate --run-syncdb`
+    makes an app's without migrations, and its migrations recorded as applied there and in the
+    tenant template, as `migrate` would leave them (in a tenant schema the router lets none of
+    their operations run).
+
+    Why: replaying that history costs over a minute of every test session, twice (the public
+    schema and the template), almost all in one migration that removes 514 fields one at a time,
+    each re-rendering the related models; our own apps' migrations are still replayed in full.
+    The result was compared with a migrated test database (pg_dump of both schemas, migration
+    rows, content types, permissions): the same but for column order and the id type of three
+    tax-rate link tables nothing here uses (integer from the models, bigint from the migrations).
+    `makemigrations --check` (part of `make test`, real settings) fails if dj-stripe's models and
+    migrations ever disagree otherwise."""
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.contenttypes.management import create_contenttypes
+    from django.core.management.commands.migrate import Command as Migrate
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.recorder import MigrationRecorder
+    from django_tenants.utils import schema_context
+
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        migrate = Migrate()
+        migrate.verbosity = 0
+        migrate.sync_apps(connection, [_DJSTRIPE])
+    settings.MIGRATION_MODULES = {k: v for k, v in settings.MIGRATION_MODULES.items() if k != _DJSTRIPE}
+    names = sorted(name for app, name in MigrationLoader(None).disk_migrations if app == _DJSTRIPE)
+    for schema in (settings.PUBLIC_SCHEMA_NAME, settings.TENANT_BASE_SCHEMA):
+        with schema_context(schema):
+            recorder = MigrationRecorder(connection)
+            applied = recorder.applied_migrations()
+            for name in names:
+                if (_DJSTRIPE, name) not in applied:
+                    recorder.record_applied(_DJSTRIPE, name)
+            # What post_migrate adds after dj-stripe's migrations (the template clones them too).
+            create_contenttypes(apps.get_app_config(_DJSTRIPE), verbosity=0)
+            create_permissions(apps.get_app_config(_DJSTRIPE), verbosity=0)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         provisioning.clone_function_install()
         services.platform_tenants_ensure()
+        _djstripe_tables_from_models()
 
 
 @pytest.fixture(scope="session", autouse=True)
