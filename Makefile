@@ -9,6 +9,9 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv/bin
 DEVENV := $(VENV)/python -m config.devenv
 NAME ?= all
+# pytest's parallel workers (pytest-xdist), each with a test database of its own: `auto` is one
+# per core; TEST_WORKERS=0 runs the tests in pytest's own process.
+TEST_WORKERS ?= auto
 
 .PHONY: help run test bench lint fmt check-all sync
 
@@ -37,7 +40,7 @@ check-all: lint
 	DJANGO_ENV=test $(VENV)/python manage.py spectacular --validate --fail-on-warn --urlconf config.urls_public --file /dev/null
 	DJANGO_ENV=test $(VENV)/python manage.py spectacular --validate --fail-on-warn --urlconf config.urls_tenant --file /dev/null
 	node --test affiliates/tests/js/
-	DJANGO_ENV=test $(VENV)/pytest
+	DJANGO_ENV=test $(VENV)/pytest --numprocesses $(TEST_WORKERS) --dist worksteal
 
 bench: sync
 	$(DEVENV) exec -- $(VENV)/python tests/bench/run.py $(NAME)

@@ -25,6 +25,23 @@ _counter = itertools.count(1)
 OWNER_PASSWORD = "correct horse battery staple"
 
 
+def pytest_configure(config):
+    # Parallel workers (pytest-xdist) each have a test database of their own but share Redis.
+    # Keys that name a tenant schema are already apart (schemas carry the session's suffix);
+    # the rest (the public schema's cache entries, routes by host, the local caches'
+    # invalidation channel) get a prefix per worker. Real worker processes inherit it.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        from django.core.cache import caches
+
+        if "settings" in caches.__dict__:
+            raise RuntimeError("a cache was opened before the per-worker key prefix was set")
+        prefix = f"{settings.CACHES['default']['KEY_PREFIX']}-{worker}"
+        os.environ["CACHE_KEY_PREFIX"] = prefix
+        settings.CACHES["default"]["KEY_PREFIX"] = prefix
+        settings.CACHES["routing"]["KEY_PREFIX"] = f"{prefix}-routing"
+
+
 # dj-stripe's migration history is replayed in no test database (see _djstripe_tables_from_models).
 _DJSTRIPE = "djstripe"
 
