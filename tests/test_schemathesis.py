@@ -89,14 +89,26 @@ class Seeded:
     session: str
     csrf: str
     key: str
+    affiliate_session: str
+
+
+def _session_for(user) -> str:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
 
 
 @pytest.fixture
 def seeded_tenant(reused_tenant) -> Seeded:
-    """A tenant with a program, an approved affiliate, a rule, a staff session (made without the
-    test client, which would reconnect the connection-closing signal) and an all-scopes API key."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
+    """A tenant with a program, an approved affiliate, a rule, a staff session and the affiliate's
+    (made without the test client, which would reconnect the connection-closing signal) and an
+    all-scopes API key."""
     from django.middleware.csrf import _get_new_csrf_string
 
     from affiliates import services
@@ -105,16 +117,12 @@ def seeded_tenant(reused_tenant) -> Seeded:
     provisioned = reused_tenant()
     connection.set_tenant(provisioned.tenant)
     program = factories.program(slug="main")
-    factories.affiliate(program)
+    affiliate = factories.affiliate(program)
     factories.rule(program)
     key = services.api_key_create(name="fuzz", scopes=["read", "conversions:write", "track"], by=provisioned.owner)
-    session = SessionStore()
-    session[SESSION_KEY] = str(provisioned.owner.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = provisioned.owner.get_session_auth_hash()
-    session.create()
+    staff_session, affiliate_session = _session_for(provisioned.owner), _session_for(affiliate.user)
     connection.set_schema_to_public()
-    return Seeded(host_of(provisioned), session.session_key, _get_new_csrf_string(), key.secret)
+    return Seeded(host_of(provisioned), staff_session, _get_new_csrf_string(), key.secret, affiliate_session)
 
 
 @pytest.fixture
@@ -147,6 +155,19 @@ def test_tenant_api_as_staff_never_errors_and_matches_its_schema(case, seeded_te
 
 @tenant_schema.parametrize()
 @HYPOTHESIS
+def test_tenant_api_as_an_affiliate_never_errors_and_matches_its_schema(case, seeded_tenant):
+    # The portal's caller: most staff operations answer it 403, its own (links, clicks, stats, `me`,
+    # payouts) answer with its rows only.
+    seeded = seeded_tenant
+    case.call_and_validate(
+        headers={"Host": seeded.host, "X-CSRFToken": seeded.csrf, "Authorization": ""},
+        cookies={"sessionid": seeded.affiliate_session, "csrftoken": seeded.csrf},
+        excluded_checks=[*EXCLUDED, *_stripe_excluded(case)],
+    )
+
+
+@tenant_schema.parametrize()
+@HYPOTHESIS
 def test_tenant_api_with_an_api_key_never_errors_and_matches_its_schema(case, seeded_tenant):
     case.call_and_validate(
         headers={"Host": seeded_tenant.host, "Authorization": f"Bearer {seeded_tenant.key}"},
@@ -159,3 +180,25 @@ def _excluded_for(case) -> list:
     # rather than refuse it; request bodies, where a mistake would be written, must be refused.
     excluded = [*EXCLUDED, negative_data_rejection] if case.method == "GET" else EXCLUDED
     return [*excluded, *_stripe_excluded(case)]
+
+
+def test_the_fuzzed_sessions_are_signed_in_as_staff_and_as_the_affiliate(seeded_tenant):
+    """Without this, a session that no longer signed anyone in would leave both runs above fuzzing
+    only the 403 answer."""
+    import io
+    import json
+
+    def me(session: str) -> dict:
+        environ = {
+            "REQUEST_METHOD": "GET", "PATH_INFO": "/api/v1/me", "SERVER_NAME": seeded_tenant.host,
+            "SERVER_PORT": "80", "HTTP_HOST": seeded_tenant.host, "HTTP_COOKIE": f"sessionid={session}",
+            "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
+            "SERVER_PROTOCOL": "HTTP/1.1", "QUERY_STRING": "", "REMOTE_ADDR": "127.0.0.1",
+        }  # fmt: skip
+        status = []
+        body = b"".join(application(environ, lambda s, h, exc_info=None: status.append(s)))
+        assert status[0].startswith("200"), status
+        return json.loads(body)
+
+    assert me(seeded_tenant.session)["role"] == "owner"
+    assert me(seeded_tenant.affiliate_session)["role"] == "affiliate"
