@@ -35,8 +35,10 @@ import redis
 from crawlerdetect import CrawlerDetect
 from django.conf import settings
 from django.db import connection, transaction
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,24 @@ class ClickResult:
 
 
 _detector = CrawlerDetect()
+# After the buffer fails a redirect, the redirects of the next seconds insert directly instead of
+# each waiting out the timeout against a Redis that hangs (half a second a click). Conversions
+# still try the buffer every time (see clicks_flush): they must see clicks buffered before.
+BUFFER_PAUSE_SECONDS = 5.0
+_buffer_paused_until = 0.0
+
+
+def _buffer_pause() -> None:
+    global _buffer_paused_until
+    _buffer_paused_until = time.monotonic() + BUFFER_PAUSE_SECONDS
+
+
+def buffer_resume() -> None:
+    """Try the buffer again on the next click (tests; a pause otherwise ends by itself)."""
+    global _buffer_paused_until
+    _buffer_paused_until = 0.0
+
+
 _client_lock = threading.Lock()
 _client: redis.Redis | None = None
 _script = None
@@ -102,8 +122,13 @@ def _redis() -> redis.Redis:
     if _client is None:
         with _client_lock:
             if _client is None:
-                # Short timeouts: a slow Redis must not hold a redirect; the fallback inserts directly.
-                _client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
+                # Short timeouts and, said explicitly, no retries: a slow Redis must not hold a redirect
+                # (the fallback inserts directly). redis-py's retry defaults differ by constructor and
+                # version: against a server that accepts and never answers, a client made with
+                # Redis(host=...) took 9.6 s for one call, one made from a URL 0.5 s.
+                _client = redis.Redis.from_url(
+                    settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
+                )
                 _script = _client.register_script(_SCRIPT)
     return _client
 
@@ -323,9 +348,14 @@ def click_record(
     ]
     args = [str(click_id), DEDUPE_SECONDS, FLOOD_WINDOW_SECONDS, FLOOD_LIMIT_PER_IP, FLOOD_LIMIT_PER_VISITOR]
     try:
+        if time.monotonic() < _buffer_paused_until:
+            raise RedisError("the click buffer failed moments ago")
         created, first_id, flagged = _script_call(keys, [*args, str(visitor), _encode(row)])
-    except RedisError:
-        logger.warning("click buffer unavailable; inserting click %s directly", click_id, exc_info=True)
+    except RedisError as exc:
+        if time.monotonic() >= _buffer_paused_until:
+            _buffer_pause()
+            logger.warning("click buffer unavailable; inserting clicks directly for %ss", BUFFER_PAUSE_SECONDS,
+                           exc_info=exc)  # fmt: skip
         _insert_direct(row)
         return ClickResult(click_id=click_id, visitor_id=visitor, recorded=True)
     if not created:

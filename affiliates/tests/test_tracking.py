@@ -49,3 +49,63 @@ def test_without_redis_the_click_is_inserted_directly(program, monkeypatch):
     result = tracking.click_record(target=target, visitor_id=uuid.uuid4(), ip="10.0.0.3", user_agent="Mozilla/5.0")
 
     assert result.recorded and Click.objects.filter(pk=result.click_id).exists()
+
+
+@pytest.fixture
+def hung_redis_url():
+    """The address of a server that accepts connections and never answers (a Redis that hangs)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted = []
+    threading.Thread(target=lambda: accepted.extend(server.accept() for _ in range(16)), daemon=True).start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    server.close()
+
+
+@pytest.fixture
+def tracker_on(monkeypatch, settings):
+    """Point the tracker's own client (built from settings, as in production) at `url`."""
+
+    def point(url: str) -> None:
+        settings.REDIS_URL = url
+        monkeypatch.setattr(tracking, "_client", None)
+
+    return point
+
+
+def test_a_hung_redis_costs_one_redirect_its_timeout_and_the_next_ones_nothing(program, hung_redis_url, tracker_on):
+    import time
+
+    from affiliates.models import Click
+
+    target = tracking.target_resolve(code=factories.affiliate(program).code)
+    tracker_on(hung_redis_url)
+    timings, results = [], []
+    for n in range(3):
+        started = time.monotonic()
+        results.append(
+            tracking.click_record(target=target, visitor_id=uuid.uuid4(), ip=f"10.0.1.{n}", user_agent="Mozilla/5.0")
+        )
+        timings.append(time.monotonic() - started)
+
+    assert all(r.recorded for r in results)
+    assert Click.objects.filter(pk__in=[r.click_id for r in results]).count() == 3  # inserted directly
+    assert 0.4 < timings[0] < 1.5  # one socket timeout, no retries
+    assert max(timings[1:]) < 0.25  # the buffer is paused: straight to the database
+
+
+def test_a_conversions_flush_fails_fast_against_a_hung_redis(program, hung_redis_url, tracker_on):
+    """redis-py retries by default (about 10 s against a Redis that hangs); the tracker's client
+    answers within its timeout, so a conversion (which flushes the buffer first) waits at most that."""
+    import time
+
+    tracker_on(hung_redis_url)
+    started = time.monotonic()
+
+    tracking.clicks_flush()
+
+    assert time.monotonic() - started < 1.5
