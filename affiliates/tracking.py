@@ -7,7 +7,8 @@ commit per click is what holds other click trackers to a few hundred clicks per 
 small machine; a stream append costs one Redis round trip. The stream entry is deleted only
 after the rows are committed, and rows are inserted with ON CONFLICT DO NOTHING on the click
 id, so a drain that dies half-way is repeated without loss or double counting. If Redis cannot
-be reached, the click is inserted directly instead (counted, but not deduplicated).
+be reached, the click is inserted directly instead (counted, but not deduplicated), and so are
+the process's clicks of the next BUFFER_PAUSE_SECONDS, without trying Redis.
 
 One Lua script does, in a single round trip and atomically: the per-visitor dedupe (a repeat
 within DEDUPE_SECONDS returns the first click's id and records nothing), the flood counters
