@@ -270,6 +270,21 @@ def reused_tenant(request, _tenant_pool, make_tenant) -> Callable[[], services.P
     return take
 
 
+@pytest.fixture
+def hung_redis_url():
+    """The address of a server that accepts connections and never answers (a Redis that hangs)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted = []
+    threading.Thread(target=lambda: accepted.extend(server.accept() for _ in range(16)), daemon=True).start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    server.close()
+
+
 def host_of(provisioned: services.ProvisionedTenant) -> str:
     return f"{provisioned.tenant.slug}.{settings.PLATFORM_DOMAIN}"
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -97,3 +98,24 @@ def test_switching_tenants_sets_the_search_path_once_per_switch(make_tenant, cli
         f'SET search_path = "{b.tenant.schema_name}","public"',
         f'SET search_path = "{a.tenant.schema_name}","public"',
     ]
+
+
+def test_a_hung_redis_delays_routing_by_its_timeout_not_for_ever(make_tenant, client_at, hung_redis_url, monkeypatch):
+    """Routes missing from the process's memory are read from the shared cache; a Redis that
+    accepts and never answers must cost its timeout, then the database answers."""
+    import time
+
+    from django.test import override_settings
+
+    from tenants import selectors
+
+    host = host_of(make_tenant())
+    monkeypatch.setattr(selectors.routes, "get", lambda key: None)  # as while not subscribed
+    hung = {name: {**config, "LOCATION": hung_redis_url} for name, config in settings.CACHES.items()}
+    with override_settings(CACHES=hung):
+        started = time.monotonic()
+        response = client_at(host).get("/api/v1/ping")
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert elapsed < 2.5

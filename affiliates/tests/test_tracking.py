@@ -52,21 +52,6 @@ def test_without_redis_the_click_is_inserted_directly(program, monkeypatch):
 
 
 @pytest.fixture
-def hung_redis_url():
-    """The address of a server that accepts connections and never answers (a Redis that hangs)."""
-    import socket
-    import threading
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted = []
-    threading.Thread(target=lambda: accepted.extend(server.accept() for _ in range(16)), daemon=True).start()
-    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
-    server.close()
-
-
-@pytest.fixture
 def tracker_on(monkeypatch, settings):
     """Point the tracker's own client (built from settings, as in production) at `url`."""
 
