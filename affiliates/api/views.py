@@ -21,12 +21,12 @@ from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 
 from accounts.models import User
 from affiliates import commissions, conversions, destinations, money, selectors, services, tracking
 from affiliates.api import serializers as s
 from affiliates.api.permissions import IsStaff, StaffOrAffiliate, is_affiliate, scoped
+from affiliates.api.throttles import TrackThrottle
 from affiliates.errors import AffiliateError
 from affiliates.models import (
     Affiliate,
@@ -384,7 +384,7 @@ class ClickViewSet(viewsets.ReadOnlyModelViewSet):
 @api_view(["POST", "OPTIONS"])
 @authentication_classes([])
 @permission_classes([AllowAny])
-@throttle_classes([AnonRateThrottle])
+@throttle_classes([TrackThrottle])
 def track_click(request: Request) -> Response:
     origin = request.META.get("HTTP_ORIGIN", "")
     if request.method == "OPTIONS":

@@ -94,3 +94,29 @@ def test_a_conversions_flush_fails_fast_against_a_hung_redis(program, hung_redis
     tracking.clicks_flush()
 
     assert time.monotonic() - started < 1.5
+
+
+def test_the_snippets_click_endpoint_works_through_a_hung_redis(program, hung_redis_url, tracker_on, client_at):
+    """Its rate limit and the click buffer both live in Redis: the click is still recorded (in the
+    database), answered 201 within the timeouts, not 500."""
+    import time
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    from affiliates.models import Click
+
+    code = factories.affiliate(program).code
+    host = f"{connection.tenant.slug}.{settings.PLATFORM_DOMAIN}"
+    tracker_on(hung_redis_url)
+    hung = {name: {**config, "LOCATION": hung_redis_url} for name, config in settings.CACHES.items()}
+    with override_settings(CACHES=hung):
+        started = time.monotonic()
+        response = client_at(host).post(
+            "/api/v1/track/clicks", {"code": code}, content_type="application/json", HTTP_USER_AGENT="Mozilla/5.0"
+        )
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 201, response.content
+    assert Click.objects.filter(pk=response.json()["click_id"]).exists()
+    assert elapsed < 3
