@@ -285,6 +285,13 @@ def hung_redis_url():
     server.close()
 
 
+def caches_at(url: str):
+    """Every Django cache pointed at another Redis (`override_settings`, usable as a context)."""
+    from django.test import override_settings
+
+    return override_settings(CACHES={name: {**config, "LOCATION": url} for name, config in settings.CACHES.items()})
+
+
 def host_of(provisioned: services.ProvisionedTenant) -> str:
     return f"{provisioned.tenant.slug}.{settings.PLATFORM_DOMAIN}"
 

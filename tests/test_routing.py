@@ -1,8 +1,7 @@
-from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conftest import OWNER_PASSWORD, host_of
+from conftest import OWNER_PASSWORD, caches_at, host_of
 from tenants import services
 
 
@@ -105,14 +104,11 @@ def test_a_hung_redis_delays_routing_by_its_timeout_not_for_ever(make_tenant, cl
     accepts and never answers must cost its timeout, then the database answers."""
     import time
 
-    from django.test import override_settings
-
     from tenants import selectors
 
     host = host_of(make_tenant())
     monkeypatch.setattr(selectors.routes, "get", lambda key: None)  # as while not subscribed
-    hung = {name: {**config, "LOCATION": hung_redis_url} for name, config in settings.CACHES.items()}
-    with override_settings(CACHES=hung):
+    with caches_at(hung_redis_url):
         started = time.monotonic()
         response = client_at(host).get("/api/v1/ping")
         elapsed = time.monotonic() - started

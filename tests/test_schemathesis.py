@@ -142,15 +142,18 @@ def test_tenant_api_anonymous_never_errors_and_matches_its_schema(case, tenant_h
     case.call_and_validate(headers={"Host": tenant_host}, excluded_checks=[*EXCLUDED, *_stripe_excluded(case)])
 
 
+def _call_signed_in(case, seeded: Seeded, session: str) -> None:
+    case.call_and_validate(
+        headers={"Host": seeded.host, "X-CSRFToken": seeded.csrf, "Authorization": ""},
+        cookies={"sessionid": session, "csrftoken": seeded.csrf},
+        excluded_checks=[*EXCLUDED, *_stripe_excluded(case)],
+    )
+
+
 @tenant_schema.parametrize()
 @HYPOTHESIS
 def test_tenant_api_as_staff_never_errors_and_matches_its_schema(case, seeded_tenant):
-    seeded = seeded_tenant
-    case.call_and_validate(
-        headers={"Host": seeded.host, "X-CSRFToken": seeded.csrf, "Authorization": ""},
-        cookies={"sessionid": seeded.session, "csrftoken": seeded.csrf},
-        excluded_checks=[*EXCLUDED, *_stripe_excluded(case)],
-    )
+    _call_signed_in(case, seeded_tenant, seeded_tenant.session)
 
 
 @tenant_schema.parametrize()
@@ -158,12 +161,7 @@ def test_tenant_api_as_staff_never_errors_and_matches_its_schema(case, seeded_te
 def test_tenant_api_as_an_affiliate_never_errors_and_matches_its_schema(case, seeded_tenant):
     # The portal's caller: most staff operations answer it 403, its own (links, clicks, stats, `me`,
     # payouts) answer with its rows only.
-    seeded = seeded_tenant
-    case.call_and_validate(
-        headers={"Host": seeded.host, "X-CSRFToken": seeded.csrf, "Authorization": ""},
-        cookies={"sessionid": seeded.affiliate_session, "csrftoken": seeded.csrf},
-        excluded_checks=[*EXCLUDED, *_stripe_excluded(case)],
-    )
+    _call_signed_in(case, seeded_tenant, seeded_tenant.affiliate_session)
 
 
 @tenant_schema.parametrize()
@@ -182,23 +180,16 @@ def _excluded_for(case) -> list:
     return [*excluded, *_stripe_excluded(case)]
 
 
-def test_the_fuzzed_sessions_are_signed_in_as_staff_and_as_the_affiliate(seeded_tenant):
+def test_the_fuzzed_sessions_are_signed_in_as_staff_and_as_the_affiliate(seeded_tenant, client_at):
     """Without this, a session that no longer signed anyone in would leave both runs above fuzzing
     only the 403 answer."""
-    import io
-    import json
 
     def me(session: str) -> dict:
-        environ = {
-            "REQUEST_METHOD": "GET", "PATH_INFO": "/api/v1/me", "SERVER_NAME": seeded_tenant.host,
-            "SERVER_PORT": "80", "HTTP_HOST": seeded_tenant.host, "HTTP_COOKIE": f"sessionid={session}",
-            "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
-            "SERVER_PROTOCOL": "HTTP/1.1", "QUERY_STRING": "", "REMOTE_ADDR": "127.0.0.1",
-        }  # fmt: skip
-        status = []
-        body = b"".join(application(environ, lambda s, h, exc_info=None: status.append(s)))
-        assert status[0].startswith("200"), status
-        return json.loads(body)
+        client = client_at(seeded_tenant.host)
+        client.cookies["sessionid"] = session
+        response = client.get("/api/v1/me")
+        assert response.status_code == 200, response.content
+        return response.json()
 
     assert me(seeded_tenant.session)["role"] == "owner"
     assert me(seeded_tenant.affiliate_session)["role"] == "affiliate"
