@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from affiliates import attribution, commissions, money, rollups, tracking
+from affiliates import attribution, commissions, rollups, tracking
 from affiliates.errors import AffiliateError
 from affiliates.models import (
     Affiliate,
@@ -33,7 +33,7 @@ from affiliates.models import (
     Program,
     Refund,
 )
-from config import sqlrows
+from core import money, sqlrows
 
 BUILTIN_EVENTS = ("signup", "purchase", "subscription_payment")
 MAX_AMOUNT_MINOR = 10**13  # a hundred billion in a two-decimal currency: beyond it, a client bug

@@ -1,7 +1,7 @@
 """Tables of an affiliate program. Everything here lives in the tenant's schema.
 
 Money is stored as integers in the currency's minor unit (`*_minor`), beside the ISO 4217 code
-of the program; the API speaks decimal strings. See `affiliates.money` for the rounding rule.
+of the program; the API speaks decimal strings. See `core.money` for the rounding rule.
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet, Sum
 
-from affiliates import commissions, money
+from affiliates import commissions
 from affiliates.errors import AffiliateError
 from affiliates.models import Affiliate, CommissionRule, Conversion, DailySource, DailyStat, Program
-from config.localcache import cacheable, forget_after_commit, local_cache
+from core import money
+from core.localcache import cacheable, forget_after_commit, local_cache
 
 _SUMS = ("clicks", "unique_visitors", "conversions", "revenue_minor", "commission_pending_minor",
          "commission_approved_minor", "commission_paid_minor")  # fmt: skip
@@ -35,7 +36,7 @@ def _programs_key() -> str:
 
 
 def programs_snapshot() -> Programs:
-    """From the per-process cache (config.localcache); `programs_forget` after any change to a
+    """From the per-process cache (core.localcache); `programs_forget` after any change to a
     program or a rule drops it in every process."""
     key = _programs_key()
     hit = local_cache.get(key)

@@ -16,11 +16,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from affiliates import codes, destinations, money, schedules
+from affiliates import codes, destinations, schedules
 from affiliates.errors import AffiliateError
 from affiliates.models import Affiliate, ApiKey, CommissionRule, Coupon, Link, Program
 from affiliates.selectors import programs_forget
-from config.localcache import forget_after_commit
+from core import money
+from core.localcache import forget_after_commit
 
 STAFF_ROLES = frozenset({User.Role.OWNER, User.Role.ADMIN})
 _CODE_ATTEMPTS = 8

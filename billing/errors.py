@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 class BillingError(DomainError):

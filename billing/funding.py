@@ -16,10 +16,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from affiliates import money
 from billing import gateway, services
 from billing.errors import BillingError
 from billing.models import Funding, LedgerEntry
+from core import money
 
 MAX_FUNDING_MINOR = 10**11  # a billion in a two-decimal currency: beyond it, a typo
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet, Sum
 
-from affiliates import money
 from affiliates.models import Affiliate, Commission
 from billing.models import BankPayout, LedgerEntry, PayoutItem, PayoutRun
+from core import money
 
 
 def ledger_balance(*, currency: str) -> int:

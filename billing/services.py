@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from affiliates import money
 from billing import selectors
 from billing.errors import BillingError
 from billing.models import LedgerAccount, LedgerEntry
+from core import money
 
 
 def _account_locked(currency: str) -> LedgerAccount:

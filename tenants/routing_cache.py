@@ -1,5 +1,5 @@
-"""Tenant routes live in the shared per-process cache (config.localcache), keyed by host."""
+"""Tenant routes live in the shared per-process cache (core.localcache), keyed by host."""
 
-from config.localcache import local_cache as routes
+from core.localcache import local_cache as routes
 
 __all__ = ["routes"]

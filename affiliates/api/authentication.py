@@ -1,7 +1,7 @@
 """API keys for merchants' servers: `Authorization: Bearer ak_<prefix>_<secret>`.
 
 Keys live in the tenant's schema, so a key is only ever found on its own tenant's host. Each
-process keeps the keys it has seen in `config.localcache`; revoking one drops it everywhere
+process keeps the keys it has seen in `core.localcache`; revoking one drops it everywhere
 (pub/sub) before the revocation's response is sent."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rest_framework.request import Request
 
 from affiliates.models import ApiKey
 from affiliates.services import api_key_cache_key, api_key_digest
-from config.localcache import cacheable, local_cache
+from core.localcache import cacheable, local_cache
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every call would turn each
 # API read into a write.

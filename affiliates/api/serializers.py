@@ -1,5 +1,5 @@
 """Request and response bodies. Money travels as decimal strings ("49.90") in the program's
-currency; the database keeps integer minor units (see affiliates.money)."""
+currency; the database keeps integer minor units (see core.money)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from affiliates import money, schedules
+from affiliates import schedules
 from affiliates.models import (
     Affiliate,
     ApiKey,
@@ -24,7 +22,15 @@ from affiliates.models import (
     Link,
     Program,
 )
-from config.api import FieldsBuiltOnce, StrictCharField, StrictEmailField, StrictUUIDField
+from core import money
+from core.api.fields import (
+    AMOUNT_HELP,
+    FieldsBuiltOnce,
+    MinorAmountField,
+    StrictCharField,
+    StrictEmailField,
+    StrictUUIDField,
+)
 
 
 class BoundedDictField(serializers.DictField):
@@ -36,41 +42,6 @@ class BoundedDictField(serializers.DictField):
         value = super().to_internal_value(data)
         if len(value) > self.max_items:
             raise serializers.ValidationError(f"At most {self.max_items} entries.", code="too_many")
-        return value
-
-
-_AMOUNT_HELP = 'A decimal string in the program\'s currency, e.g. "49.90".'
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class MinorAmountField(serializers.Field):
-    """Reads `<name>_minor` and the currency of the row (or of its program) and writes a
-    decimal string; on input, parses a decimal string exactly (no float ever)."""
-
-    def __init__(self, *, currency_from: str = "currency", **kwargs: Any) -> None:
-        self.currency_from = currency_from
-        kwargs.setdefault("help_text", _AMOUNT_HELP)
-        super().__init__(**kwargs)
-
-    def get_attribute(self, instance: Any) -> Any:
-        value = getattr(instance, self.source)
-        currency = instance
-        for part in self.currency_from.split("."):
-            currency = getattr(currency, part)
-        return None if value is None else (value, currency)
-
-    def to_representation(self, value: tuple[int, str]) -> str:
-        return money.format_minor(*value)
-
-    def to_internal_value(self, data: Any) -> Decimal:
-        if not isinstance(data, str):
-            raise serializers.ValidationError('Send amounts as decimal strings, e.g. "49.90".', code="invalid")
-        try:
-            value = Decimal(data.strip())
-        except ArithmeticError:
-            raise serializers.ValidationError("Not a decimal number.", code="invalid") from None
-        if not value.is_finite() or abs(value) >= Decimal(10) ** 12:
-            raise serializers.ValidationError("Not a plausible amount.", code="invalid")
         return value
 
 
@@ -377,7 +348,7 @@ class ConversionInputSerializer(FieldsBuiltOnce, serializers.Serializer):
     program = StrictCharField(max_length=60, required=False, help_text=_PROGRAM_HELP)  # selectors.program_resolve
     external_id = StrictCharField(max_length=255, help_text="Your id for this event: the idempotency key.")
     event_type = StrictCharField(max_length=64, help_text="signup, purchase, subscription_payment or a custom type.")
-    amount = StrictCharField(max_length=32, help_text=_AMOUNT_HELP)
+    amount = StrictCharField(max_length=32, help_text=AMOUNT_HELP)
     currency = StrictCharField(max_length=3, min_length=3)
     customer_id = StrictCharField(max_length=255, required=False)
     customer_email = StrictEmailField(required=False, allow_blank=True, default="")
@@ -419,7 +390,7 @@ class ConversionSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
 
 
 class RefundInputSerializer(serializers.Serializer):
-    amount = StrictCharField(max_length=32, required=False, help_text="Omit for a full refund. " + _AMOUNT_HELP)
+    amount = StrictCharField(max_length=32, required=False, help_text="Omit for a full refund. " + AMOUNT_HELP)
     reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=["refund", "chargeback"], default="refund")
     external_id = StrictCharField(max_length=255, required=False, help_text="Your refund id: repeats are ignored.")

@@ -3,9 +3,7 @@ services; querysets are narrowed to the caller (an affiliate sees only its own r
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
-from datetime import UTC
 from typing import Any
 
 import django_filters
@@ -17,13 +15,12 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from affiliates import commissions, conversions, destinations, money, selectors, services, tracking
+from affiliates import commissions, conversions, destinations, selectors, services, tracking
 from affiliates.api import serializers as s
 from affiliates.api.permissions import IsStaff, StaffOrAffiliate, is_affiliate, scoped
 from affiliates.api.throttles import TrackThrottle
@@ -40,20 +37,10 @@ from affiliates.models import (
     Link,
     Program,
 )
-
-
-class Pages(LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 500
-
-
-class NewestFirst(CursorPagination):
-    """Cursor pages for the big, growing lists: stable under inserts, no COUNT(*)."""
-
-    page_size = 100
-    max_page_size = 1000
-    page_size_query_param = "limit"
-    ordering = "-id"
+from core import money
+from core.api.csv import csv_response
+from core.api.filters import UtcDateTimeFilter
+from core.api.pagination import NewestFirst, Pages
 
 
 class ClickPages(NewestFirst):
@@ -331,19 +318,6 @@ class CouponViewSet(NoDeleteViewSet):
 # --- clicks ---------------------------------------------------------------------------------
 
 
-class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
-    """PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 allows; UTC is always accepted."""
-
-    def filter(self, qs, value):
-        if value is None:
-            return qs
-        try:
-            value = value.astimezone(UTC)
-        except OverflowError:
-            raise ValidationError({self.field_name: ["Out of range."]}, code="invalid") from None
-        return super().filter(qs, value)
-
-
 class ClickFilter(django_filters.FilterSet):
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -510,25 +484,6 @@ _COMMISSION_CSV = ["id", "conversion", "affiliate", "kind", "amount", "original_
                    "approvable_at", "status_reason", "created_at"]  # fmt: skip
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_response(filename: str, header: list[str], rows: Iterator[list[Any]]) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def stream() -> Iterator[str]:
-        yield writer.writerow(header)
-        for row in rows:
-            # Cells starting with = + - @ are formulas to spreadsheets; a customer id must not run.
-            yield writer.writerow(["'" + c if isinstance(c, str) and c and c[0] in "=+-@" else c for c in row])
-
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 @extend_schema_view(
     list=extend_schema(summary="List conversions (newest first, cursor pages)"),
     retrieve=extend_schema(summary="A conversion, with why it was credited"),
@@ -629,7 +584,7 @@ class ConversionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                        c.customer.external_id if c.customer else "", c.review, " ".join(c.flags),
                        " ".join(str(cr.affiliate_id) for cr in c.credits.all()), c.occurred_at.isoformat()]  # fmt: skip
 
-        return _csv_response("conversions.csv", _CONVERSION_CSV, rows())
+        return csv_response("conversions.csv", _CONVERSION_CSV, rows())
 
 
 # --- commissions ----------------------------------------------------------------------------
@@ -698,7 +653,7 @@ class CommissionViewSet(viewsets.ReadOnlyModelViewSet):
                        money.format_minor(c.original_minor, c.currency), c.currency, c.status,
                        c.approvable_at.isoformat(), c.status_reason, c.created_at.isoformat()]  # fmt: skip
 
-        return _csv_response("commissions.csv", _COMMISSION_CSV, rows())
+        return csv_response("commissions.csv", _COMMISSION_CSV, rows())
 
 
 # --- stats ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`config.sqlrows`, which the conversion hot path writes with: rows built from model instances
+"""`core.sqlrows`, which the conversion hot path writes with: rows built from model instances
 must be the rows the ORM would have written, and prepared statements must follow the tenant."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from affiliates.models import Commission, Conversion
 from affiliates.tests import factories
-from config import sqlrows
+from core import sqlrows
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
 """Request and response bodies of the payouts API. Money travels as decimal strings in the row's
-currency ("250.00"), never as floats; the database keeps integer minor units (affiliates.money)."""
+currency ("250.00"), never as floats; the database keeps integer minor units (core.money)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from babel import Locale
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from affiliates import money
-from affiliates.api.serializers import MinorAmountField
 from affiliates.models import Commission, Program
 from billing.connect.models import ConnectedAccount
 from billing.funding import MAX_FUNDING_MINOR
 from billing.models import BankPayout, Funding, LedgerEntry, PayoutItem, PayoutRun
 from billing.selectors import ROLLOVER_REASONS
-from config.api import StrictCharField
+from core import money
+from core.api.fields import MinorAmountField, StrictCharField
 
 _AMOUNT = re.compile(r"\d{1,12}(\.\d{1,4})?")
 

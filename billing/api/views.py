@@ -32,17 +32,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from affiliates import money
 from affiliates import selectors as affiliate_selectors
 from affiliates.api.permissions import IsAffiliate, IsStaff
-from affiliates.api.views import NewestFirst, Pages, _csv_response
 from affiliates.models import Affiliate
 from billing import funding, gateway, payouts, reversals, selectors
 from billing.api import serializers as s
 from billing.connect import services as connect
 from billing.errors import BillingError
 from billing.models import Funding, LedgerEntry, PayoutItem, PayoutRun
-from config.api import ErrorSerializer
+from core import money
+from core.api.csv import csv_response
+from core.api.errors import ErrorSerializer
+from core.api.pagination import NewestFirst, Pages
 
 logger = logging.getLogger(__name__)
 
@@ -442,4 +443,4 @@ class MyPayoutsCsvView(APIView):
                     item.reversed_at.isoformat() if item.reversed_at else "", item.reversal_reason,
                 ]  # fmt: skip
 
-        return _csv_response("payouts.csv", MY_PAYOUTS_CSV, rows())
+        return csv_response("payouts.csv", MY_PAYOUTS_CSV, rows())

@@ -125,7 +125,7 @@ DATABASES["default"]["HOST"] = unquote(str(DATABASES["default"].get("HOST") or "
 # Persistent connections: a new connection per request costs more than the request itself.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
-# Prepared statements only where asked for (`config.sqlrows.prepared`, the hot paths): Django's
+# Prepared statements only where asked for (`core.sqlrows.prepared`, the hot paths): Django's
 # own queries bind on the client and are never prepared. PostgreSQL plans each once per
 # connection and search_path (it re-plans when a connection moves to another tenant; psycopg
 # forgets them after a rollback). Turn them off behind a pooler in
@@ -219,9 +219,9 @@ REST_FRAMEWORK = {
     },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # How many proxies in front of the app append to X-Forwarded-For (0: use the peer address).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
@@ -235,7 +235,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.api.add_error_responses",
+        "core.api.errors.add_error_responses",
     ],
     # Choice sets whose field name (status, kind) other models share: named after their model.
     "ENUM_NAME_OVERRIDES": {

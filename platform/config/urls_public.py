@@ -4,12 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from config import api
+from config import views
 
 urlpatterns = [
     path("", include("public_site.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/ping", api.ping, name="ping"),
+    path("api/v1/ping", views.ping, name="ping"),
     path("api/v1/", include("public_site.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="config.urls_public"), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
@@ -17,5 +17,5 @@ urlpatterns = [
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]
 
-handler404 = "config.api.handler404"
-handler500 = "config.api.handler500"
+handler404 = "config.views.handler404"
+handler500 = "config.views.handler500"

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from accounts import views as account_views
 from affiliates import views as tracking_views
-from config import api
+from config import views
 from config.admin_sites import tenant_admin_site
 
 urlpatterns = [
@@ -15,7 +15,7 @@ urlpatterns = [
     path("r/<str:code>", tracking_views.referral_redirect, name="referral-redirect"),
     path("r/<str:code>/<str:slug>", tracking_views.referral_redirect, name="referral-redirect-link"),
     path("t.js", tracking_views.tracking_script, name="tracking-script"),
-    path("api/v1/ping", api.ping, name="ping"),
+    path("api/v1/ping", views.ping, name="ping"),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("affiliates.api.urls")),
     path("api/v1/", include("billing.api.urls")),
@@ -23,5 +23,5 @@ urlpatterns = [
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
 ]
 
-handler404 = "config.api.handler404"
-handler500 = "config.api.handler500"
+handler404 = "config.views.handler404"
+handler500 = "config.views.handler500"

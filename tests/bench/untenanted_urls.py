@@ -1,7 +1,7 @@
 from django.http import HttpResponseRedirect
 from django.urls import path
 
-from config import api
+from config import views
 
 
 def bare_302(request):
@@ -12,4 +12,4 @@ def bare_302(request):
     return response
 
 
-urlpatterns = [path("api/v1/ping", api.ping), path("bare302", bare_302)]
+urlpatterns = [path("api/v1/ping", views.ping), path("bare302", bare_302)]

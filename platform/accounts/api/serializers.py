@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
-from config.api import StrictCharField, StrictEmailField
+from core.api.fields import StrictCharField, StrictEmailField
 
 
 class AffiliationSerializer(serializers.Serializer):

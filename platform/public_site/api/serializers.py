@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from config.api import StrictCharField, StrictEmailField
+from core.api.fields import StrictCharField, StrictEmailField
 
 
 class SignupRequestSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import ErrorSerializer
+from core.api.errors import ErrorSerializer
 from public_site.api.serializers import SignupRequestSerializer, SignupResponseSerializer
 from public_site.throttles import SignupThrottle
 from tenants.services import tenant_provision

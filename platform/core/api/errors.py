@@ -1,4 +1,4 @@
-"""API conventions shared by both URL roots: one error format, documented in the schema.
+"""The API's one error format, the exception handler that produces it, and its documentation in the schema.
 
 Every error is `{"error": {"code": str, "message": str, "fields": {name: [{"code", "message"}]}}}`.
 """
@@ -8,73 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
-from rest_framework.decorators import api_view, authentication_classes, permission_classes
-from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
+from django.http import Http404
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import DomainError
-
-
-class _StrictString:
-    """Refuses numbers and booleans instead of quietly turning them into text (DRF's default):
-    the schema promises a string, so a client sending 0 has a bug worth hearing about."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-    def run_validation(self, data: Any = serializers.empty) -> Any:
-        # DRF checks max_length after trimming whitespace (which for str.strip includes control
-        # characters such as \x1d), so 300 characters could pass a field the schema caps at 255.
-        # The limit is on what the client sent.
-        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
-            self.fail("max_length", max_length=self.max_length)
-        return super().run_validation(data)
-
-
-class StrictCharField(_StrictString, serializers.CharField):
-    pass
-
-
-class StrictEmailField(_StrictString, serializers.EmailField):
-    pass
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """DRF would read an integer (and so `false`) as UUID(int=...): only text is an id here."""
-
-    def to_internal_value(self, data: Any):
-        if not isinstance(data, str):
-            self.fail("invalid", value=data)
-        return super().to_internal_value(data)
-
-
-class FieldsBuiltOnce:
-    """For serializers on hot paths: fields built and bound once per class. DRF otherwise deep-
-    copies (a ModelSerializer: rebuilds from the model) every field for every instance, which on
-    `POST /api/v1/conversions` cost more than validating the body or rendering the response.
-    The fields stay bound to a blank instance, so only for serializers whose fields keep no
-    state of their own: none reads the context (the request), and none is used with
-    `partial=True` (a field asks its root whether the validation is partial)."""
-
-    @property
-    def fields(self):
-        cls = type(self)
-        built = cls.__dict__.get("_fields_built")
-        if built is None:
-            # Bound to a blank instance of their own, not to this one: nothing of a request or
-            # of the rendered rows stays referenced for the life of the process.
-            blank = cls.__new__(cls)
-            serializers.BaseSerializer.__init__(blank)
-            built = super(FieldsBuiltOnce, blank).fields
-            cls._fields_built = built
-        return built
+from core.errors import DomainError
 
 
 class FieldErrorSerializer(serializers.Serializer):
@@ -191,33 +130,3 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
             if operation.get("operationId", "").endswith(("track_clicks_create", "auth_login_create")):
                 responses.setdefault("429", {"description": "Too many requests; retry later.", **ref})
     return result
-
-
-@extend_schema(
-    summary="Liveness check",
-    responses=inline_serializer("Ping", fields={"status": serializers.CharField(), "schema": serializers.CharField()}),
-    tags=["platform"],
-)
-@api_view(["GET"])
-@authentication_classes([])
-@permission_classes([AllowAny])
-def ping(request: Request) -> Response:
-    # No tenant only in the routing benchmark's untenanted baseline.
-    tenant = getattr(request, "tenant", None)
-    return Response({"status": "ok", "schema": tenant.schema_name if tenant else ""}, status=status.HTTP_200_OK)
-
-
-def handler404(request, exception=None):
-    if request.path.startswith("/api/"):
-        return JsonResponse(error_body("not_found", "Not found."), status=404)
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)
-
-
-def handler500(request):
-    if request.path.startswith("/api/"):
-        return JsonResponse(error_body("server_error", "Internal server error."), status=500)
-    from django.views.defaults import server_error
-
-    return server_error(request)
