@@ -262,8 +262,12 @@ def commissions_paid(*, commission_ids: list[int], when: datetime) -> None:
         rollups.commission_column(Commission.Status.PAID),
     )
     for commission in paid:
-        key = (commission.conversion.occurred_at.date(), commission.program_id, commission.affiliate_id,
-               commission.link_id)  # fmt: skip
+        key = (
+            commission.conversion.occurred_at.date(),
+            commission.program_id,
+            commission.affiliate_id,
+            commission.link_id,
+        )
         row = deltas.setdefault(key, {approved: 0, paid_column: 0})
         row[approved] -= commission.amount_minor
         row[paid_column] += commission.amount_minor

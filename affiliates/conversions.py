@@ -173,19 +173,30 @@ def conversion_record(
     visitor = _visitor(visitor_id, "visitor_id")
     # Buffered clicks become rows first, so a conversion right behind its click still sees it.
     tracking.clicks_flush()
-    hints = {k: v for k, v in {"click_id": click_id, "visitor_id": str(visitor) if visitor else None,
-                                "code": code, "coupon": coupon}.items() if v}  # fmt: skip
+    hints = {
+        k: v
+        for k, v in {
+            "click_id": click_id,
+            "visitor_id": str(visitor) if visitor else None,
+            "code": code,
+            "coupon": coupon,
+        }.items()
+        if v
+    }
     if rules is None:
         rules = commissions.rules_for(program.id)
     hinted_click = _click_id(click_id)
     try:
         with transaction.atomic(), sqlrows.prepared():  # one cursor for every statement
             customer, clicks, flooded, parties, prior = _load(
-                program=program, customer_external_id=customer_external_id or None,
+                program=program,
+                customer_external_id=customer_external_id or None,
                 customer_email=customer_email.lower(),
-                occurred_at=occurred_at, visitor=visitor, click_id=hinted_click,
+                occurred_at=occurred_at,
+                visitor=visitor,
+                click_id=hinted_click,
                 count_prior=commissions.rules_count_prior(rules),
-            )  # fmt: skip
+            )
             # Inserted once its attribution is known (in _attribute_and_commission): a repeated
             # external id or key fails there on the unique index, and no row is written twice.
             conversion = Conversion(
@@ -202,10 +213,18 @@ def conversion_record(
                 occurred_at=occurred_at,
             )
             _attribute_and_commission(
-                program=program, conversion=conversion, customer=customer, clicks=clicks, flooded=flooded,
-                parties=parties, prior=prior, code=code, coupon=coupon, customer_email=customer_email.lower(),
+                program=program,
+                conversion=conversion,
+                customer=customer,
+                clicks=clicks,
+                flooded=flooded,
+                parties=parties,
+                prior=prior,
+                code=code,
+                coupon=coupon,
+                customer_email=customer_email.lower(),
                 rules=rules,
-            )  # fmt: skip
+            )
     except IntegrityError:
         # Lost a race for the same external id or key: the winner's row is committed now.
         existing = _existing(program, external_id, idempotency_key)
@@ -436,10 +455,14 @@ def _attribute_and_commission(
     if coupon:
         coupon_row = (
             Coupon.objects.select_related("affiliate__user")
-            .filter(code=coupon.strip().upper(), is_active=True, affiliate__program=program,
-                    affiliate__status=Affiliate.Status.APPROVED)
+            .filter(
+                code=coupon.strip().upper(),
+                is_active=True,
+                affiliate__program=program,
+                affiliate__status=Affiliate.Status.APPROVED,
+            )
             .first()
-        )  # fmt: skip
+        )
     code_affiliate = _approved_by_code(program, code) or (customer.referred_by if customer else None)
     result = _attribute(
         program=program,
@@ -497,17 +520,28 @@ def _attribute_and_commission(
     firsts: list[Commission] = []
     for affiliate_id, share in shares.items():
         link_id = result.links.get(affiliate_id)
-        credits.append(ConversionCredit(
-            conversion=conversion, affiliate_id=affiliate_id, link_id=link_id, weight=result.weights[affiliate_id],
-            revenue_minor=share, occurred_at=conversion.occurred_at,
-        ))  # fmt: skip
+        credits.append(
+            ConversionCredit(
+                conversion=conversion,
+                affiliate_id=affiliate_id,
+                link_id=link_id,
+                weight=result.weights[affiliate_id],
+                revenue_minor=share,
+                occurred_at=conversion.occurred_at,
+            )
+        )
         key = (day, program.id, affiliate_id, link_id)
         stats[key]["conversions"] += 1
         stats[key]["revenue_minor"] += share
         rule = commissions.rule_choose(rules, affiliate_id=affiliate_id, ctx=ctx)
         if rule is None:
-            notes.append({"affiliate_id": affiliate_id, "reason": "no_matching_rule",
-                          "message": "No active commission rule matches this conversion."})  # fmt: skip
+            notes.append(
+                {
+                    "affiliate_id": affiliate_id,
+                    "reason": "no_matching_rule",
+                    "message": "No active commission rule matches this conversion.",
+                }
+            )
             continue
         amount = commissions.commission_amount(
             rule,
@@ -516,23 +550,43 @@ def _attribute_and_commission(
             affiliate_id=affiliate_id,
             before=conversion.occurred_at,
         )
-        firsts.append(Commission(
-            program=program, conversion=conversion, affiliate_id=affiliate_id, link_id=link_id, rule=rule,
-            base_minor=share, original_minor=amount, amount_minor=amount, currency=conversion.currency,
-            held_for_review=bool(flags), approvable_at=approvable_at,
-        ))  # fmt: skip
+        firsts.append(
+            Commission(
+                program=program,
+                conversion=conversion,
+                affiliate_id=affiliate_id,
+                link_id=link_id,
+                rule=rule,
+                base_minor=share,
+                original_minor=amount,
+                amount_minor=amount,
+                currency=conversion.currency,
+                held_for_review=bool(flags),
+                approvable_at=approvable_at,
+            )
+        )
         stats[key]["commission_pending_minor"] += amount
     seconds: list[Commission] = []
     for first in firsts:
         party = credited[first.affiliate_id]
         if party.parent_id is not None and program.second_tier_percent > 0 and party.parent_approved:
             amount = int(attribution.round_half_up(Decimal(first.amount_minor) * program.second_tier_percent / 100))
-            seconds.append(Commission(
-                program=program, conversion=conversion, affiliate_id=party.parent_id, rule=None,
-                kind=Commission.Kind.SECOND_TIER, source=first, base_minor=first.amount_minor, original_minor=amount,
-                amount_minor=amount, currency=conversion.currency, held_for_review=bool(flags),
-                approvable_at=approvable_at,
-            ))  # fmt: skip
+            seconds.append(
+                Commission(
+                    program=program,
+                    conversion=conversion,
+                    affiliate_id=party.parent_id,
+                    rule=None,
+                    kind=Commission.Kind.SECOND_TIER,
+                    source=first,
+                    base_minor=first.amount_minor,
+                    original_minor=amount,
+                    amount_minor=amount,
+                    currency=conversion.currency,
+                    held_for_review=bool(flags),
+                    approvable_at=approvable_at,
+                )
+            )
             stats[(day, program.id, party.parent_id, None)]["commission_pending_minor"] += amount
 
     customer_changes: dict[str, Any] = {}
@@ -549,8 +603,15 @@ def _attribute_and_commission(
             customer_changes.update(affiliate_id=top, bound_at=timezone.now())
         for name, value in customer_changes.items():
             setattr(customer, name, value)
-    _write(conversion=conversion, credits=credits, firsts=firsts, seconds=seconds, customer=customer,
-           customer_changes=customer_changes, stats=stats)  # fmt: skip
+    _write(
+        conversion=conversion,
+        credits=credits,
+        firsts=firsts,
+        seconds=seconds,
+        customer=customer,
+        customer_changes=customer_changes,
+        stats=stats,
+    )
     conversion._prefetched_objects_cache = {"credits": credits}  # the response needs no re-read
 
 
@@ -591,12 +652,18 @@ def _write(
     if credits:
         cte("credit", *sqlrows.insert(credits, expressions={"conversion_id": conversion_ref}))
     if firsts:
-        cte("first", *sqlrows.insert(firsts, expressions={"conversion_id": conversion_ref},
-                                     returning="id, affiliate_id"))  # fmt: skip
+        cte(
+            "first",
+            *sqlrows.insert(firsts, expressions={"conversion_id": conversion_ref}, returning="id, affiliate_id"),
+        )
     if seconds:
         source = {id(s): ("(SELECT id FROM first WHERE affiliate_id = %s)", [s.source.affiliate_id]) for s in seconds}
-        cte("second", *sqlrows.insert(seconds, expressions={"conversion_id": conversion_ref,
-                                                             "source_id": lambda obj: source[id(obj)]}))  # fmt: skip
+        cte(
+            "second",
+            *sqlrows.insert(
+                seconds, expressions={"conversion_id": conversion_ref, "source_id": lambda obj: source[id(obj)]}
+            ),
+        )
     if customer is not None and customer_changes:
         cte("cust", *sqlrows.update(customer, list(customer_changes)))
     stat_sql = rollups.stats_add_sql(stats)
@@ -649,9 +716,12 @@ def conversion_refund(
         try:
             with transaction.atomic():
                 refund = Refund.objects.create(
-                    conversion=conversion, external_id=external_id or None, kind=kind, amount_minor=amount_minor,
+                    conversion=conversion,
+                    external_id=external_id or None,
+                    kind=kind,
+                    amount_minor=amount_minor,
                     reason=reason,
-                )  # fmt: skip
+                )
         except IntegrityError:
             return Refund.objects.get(conversion=conversion, external_id=external_id)
         conversion.refunded_minor += amount_minor
@@ -662,11 +732,11 @@ def conversion_refund(
         stats: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for credit in conversion.credits.all():
             share_left = int(attribution.round_half_up(Decimal(credit.revenue_minor) * kept / whole)) if whole else 0
-            previous_left = int(
-                attribution.round_half_up(
-                    Decimal(credit.revenue_minor) * (kept + amount_minor) / whole
-                )
-            ) if whole else 0  # fmt: skip
+            previous_left = (
+                int(attribution.round_half_up(Decimal(credit.revenue_minor) * (kept + amount_minor) / whole))
+                if whole
+                else 0
+            )
             stats[(day, conversion.program_id, credit.affiliate_id, credit.link_id)]["revenue_minor"] += (
                 share_left - previous_left
             )
@@ -697,13 +767,21 @@ def conversion_refund(
                 delta = target - adjusted
                 if delta:
                     Commission.objects.create(
-                        program_id=commission.program_id, conversion=conversion, affiliate_id=commission.affiliate_id,
-                        link_id=commission.link_id, kind=Commission.Kind.ADJUSTMENT, source=commission,
-                        base_minor=0, original_minor=delta, amount_minor=delta, currency=commission.currency,
-                        status=Commission.Status.APPROVED, approvable_at=timezone.now(),
+                        program_id=commission.program_id,
+                        conversion=conversion,
+                        affiliate_id=commission.affiliate_id,
+                        link_id=commission.link_id,
+                        kind=Commission.Kind.ADJUSTMENT,
+                        source=commission,
+                        base_minor=0,
+                        original_minor=delta,
+                        amount_minor=delta,
+                        currency=commission.currency,
+                        status=Commission.Status.APPROVED,
+                        approvable_at=timezone.now(),
                         status_changed_at=timezone.now(),
                         status_reason=f"{kind.capitalize()} after payout: {reason}".strip(": "),
-                    )  # fmt: skip
+                    )
                     stats[key]["commission_approved_minor"] += delta
         rollups.stats_add(stats)
     return refund

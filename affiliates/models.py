@@ -58,9 +58,11 @@ class Program(models.Model):
         null=True, blank=True, validators=[MaxValueValidator(6)], help_text="Weekly: 0 Monday .. 6 Sunday."
     )
     payout_day_of_month = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(31)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
         help_text="Monthly: 1 to 28, or 31 for the last day of the month (UTC).",
-    )  # fmt: skip
+    )
     # On by default: nothing leaves the platform's Stripe balance until staff have looked at the run.
     payouts_require_confirmation = models.BooleanField(default=True)
     auto_approve = models.BooleanField(default=False)
@@ -211,9 +213,13 @@ class Customer(models.Model):
         Affiliate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Code given at signup."
     )
     affiliate = models.ForeignKey(
-        Affiliate, null=True, blank=True, on_delete=models.SET_NULL, related_name="customers",
+        Affiliate,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customers",
         help_text="Bound by the customer's first attributed conversion; recurring payments follow it.",
-    )  # fmt: skip
+    )
     bound_at = models.DateTimeField(null=True, blank=True)
     first_conversion_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -370,9 +376,13 @@ class Commission(models.Model):
     rule = models.ForeignKey(CommissionRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.COMMISSION)
     source = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="derived",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="derived",
         help_text="The first-tier commission of a second-tier one, or the commission an adjustment corrects.",
-    )  # fmt: skip
+    )
     base_minor = models.BigIntegerField(help_text="The credited amount the rule was applied to.")
     original_minor = models.BigIntegerField()
     amount_minor = models.BigIntegerField(help_text="After refunds; negative only for adjustments.")
@@ -387,9 +397,13 @@ class Commission(models.Model):
     status_reason = models.CharField(max_length=500, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     payout_item = models.ForeignKey(
-        "billing.PayoutItem", null=True, blank=True, on_delete=models.PROTECT, related_name="commissions",
+        "billing.PayoutItem",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="commissions",
         help_text="The payout that pays (or is paying) it; cleared again if that payout fails.",
-    )  # fmt: skip
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -41,10 +41,15 @@ def stats_add_sql(rows: dict[tuple[date, int, int, int | None], dict[str, int]])
     # Sorted keys: two writers lock the same rows in the same order, so they cannot deadlock
     # (the click drain in `tracking` sorts its rollup rows the same way, in SQL).
     records = [
-        {"d": day.isoformat(), "p": program_id, "a": affiliate_id, "l": link_id,
-         **{c: deltas.get(c, 0) for c in _STAT_COLUMNS}}
+        {
+            "d": day.isoformat(),
+            "p": program_id,
+            "a": affiliate_id,
+            "l": link_id,
+            **{c: deltas.get(c, 0) for c in _STAT_COLUMNS},
+        }
         for (day, program_id, affiliate_id, link_id), deltas in sorted(rows.items(), key=lambda kv: _lock_order(kv[0]))
-    ]  # fmt: skip
+    ]
     return _STATS_SQL, [json.dumps(records)]
 
 

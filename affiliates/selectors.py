@@ -17,8 +17,15 @@ from affiliates.models import Affiliate, CommissionRule, Conversion, DailySource
 from core import money
 from core.localcache import cacheable, forget_after_commit, local_cache
 
-_SUMS = ("clicks", "unique_visitors", "conversions", "revenue_minor", "commission_pending_minor",
-         "commission_approved_minor", "commission_paid_minor")  # fmt: skip
+_SUMS = (
+    "clicks",
+    "unique_visitors",
+    "conversions",
+    "revenue_minor",
+    "commission_pending_minor",
+    "commission_approved_minor",
+    "commission_paid_minor",
+)
 
 
 @dataclass(frozen=True)

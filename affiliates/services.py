@@ -85,9 +85,10 @@ def _program_apply(*, program: Program, fields: dict[str, Any], creating: bool) 
     current = {name: getattr(program, name) for name in schedules.FIELDS}
     fields.update(schedules.schedule_merge(current=current, changes=fields))
     for field, message in schedules.schedule_errors(
-        schedule=fields["payout_schedule"], weekday=fields["payout_weekday"],
+        schedule=fields["payout_schedule"],
+        weekday=fields["payout_weekday"],
         day_of_month=fields["payout_day_of_month"],
-    ).items():  # fmt: skip
+    ).items():
         raise AffiliateError("schedule_invalid", message, field=field)
     for key, value in fields.items():
         setattr(program, key, value)

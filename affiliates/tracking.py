@@ -360,8 +360,9 @@ def click_record(
             answer = _script_call(keys, [*args, str(visitor), _encode(row)])
         except RedisError:
             _buffer_pause()
-            logger.warning("click buffer unavailable; inserting clicks directly for %ss", BUFFER_PAUSE_SECONDS,
-                           exc_info=True)  # fmt: skip
+            logger.warning(
+                "click buffer unavailable; inserting clicks directly for %ss", BUFFER_PAUSE_SECONDS, exc_info=True
+            )
     if answer is None:
         _insert_direct(row)
         return ClickResult(click_id=click_id, visitor_id=visitor, recorded=True)

@@ -133,10 +133,17 @@ def run(
 
     code = me["affiliations"][0]["code"] if me.get("affiliations") else None
     sale = server.call(
-        "POST", "/api/v1/conversions",
-        {"program": program, "external_id": f"demo-{uuid.uuid4().hex[:12]}", "event_type": "purchase",
-         "amount": "300.00", "currency": "USD", "code": code},
-    )  # fmt: skip
+        "POST",
+        "/api/v1/conversions",
+        {
+            "program": program,
+            "external_id": f"demo-{uuid.uuid4().hex[:12]}",
+            "event_type": "purchase",
+            "amount": "300.00",
+            "currency": "USD",
+            "code": code,
+        },
+    )
     say(f"3. a 300.00 sale through the affiliate's code: conversion {sale['id']}")
     for commission in staff.call("GET", f"/api/v1/commissions?conversion={sale['id']}")["results"]:
         staff.call("POST", f"/api/v1/commissions/{commission['id']}/approve", {})
@@ -171,9 +178,7 @@ def main(argv: list[str]) -> int:
     with open(args.api_key_file) as f:
         key = f.read().strip()
     try:
-        run(
-            tenant, owner=tuple(args.owner.split(":", 1)), affiliate=tuple(args.affiliate.split(":", 1)), api_key=key
-        )  # fmt: skip
+        run(tenant, owner=tuple(args.owner.split(":", 1)), affiliate=tuple(args.affiliate.split(":", 1)), api_key=key)
     except (ApiError, requests.RequestException) as exc:
         print(f"failed: {exc}", file=sys.stderr)
         return 1

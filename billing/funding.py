@@ -36,11 +36,14 @@ def funding_start(*, amount_minor: int, currency: str, success_url: str, cancel_
     tenant = connection.tenant
     key = uuid.uuid4().hex
     session = gateway.checkout_session_create(
-        amount_minor=amount_minor, currency=currency, product_name=f"Affiliate payouts: {tenant.name}",
-        success_url=success_url, cancel_url=cancel_url,
+        amount_minor=amount_minor,
+        currency=currency,
+        product_name=f"Affiliate payouts: {tenant.name}",
+        success_url=success_url,
+        cancel_url=cancel_url,
         metadata={"tenant": tenant.schema_name, "purpose": "payout_funding", "funding": key},
         idempotency_key=f"funding-{key}",
-    )  # fmt: skip
+    )
     return Funding.objects.create(
         session_id=session.id, amount_minor=amount_minor, currency=currency, url=session.url, created_by=by
     )
@@ -63,9 +66,12 @@ def funding_complete(*, session: Mapping[str, Any]) -> Funding | None:
         ):
             raise BillingError("funding_mismatch", "The paid session does not match the funding asked for.")
         services.ledger_post(
-            kind=LedgerEntry.Kind.FUNDING, currency=funding.currency, amount_minor=funding.amount_minor,
-            reference=f"checkout:{funding.session_id}", stripe_id=str(session.get("payment_intent") or ""),
-        )  # fmt: skip
+            kind=LedgerEntry.Kind.FUNDING,
+            currency=funding.currency,
+            amount_minor=funding.amount_minor,
+            reference=f"checkout:{funding.session_id}",
+            stripe_id=str(session.get("payment_intent") or ""),
+        )
         funding.status, funding.paid_at = Funding.Status.PAID, timezone.now()
         funding.save(update_fields=["status", "paid_at"])
     return funding

@@ -75,18 +75,23 @@ def _call(fn: Callable[[], T]) -> T:
             type(exc), "api_error"
         )
         raise GatewayError(
-            code=_code(exc, fallback), message=str(exc.user_message or exc), transient=True,
+            code=_code(exc, fallback),
+            message=str(exc.user_message or exc),
+            transient=True,
             http_status=exc.http_status,
-        ) from exc  # fmt: skip
+        ) from exc
     except stripe.StripeError as exc:
         # Invalid requests, authentication, permission, idempotency conflicts: retrying the same
         # request as it is cannot succeed.
         code = _code(exc, type(exc).__name__)
         refused = isinstance(exc, stripe.InvalidRequestError) and code not in _PLATFORM_PROBLEMS
         raise GatewayError(
-            code=code, message=str(exc.user_message or exc), transient=False, http_status=exc.http_status,
+            code=code,
+            message=str(exc.user_message or exc),
+            transient=False,
+            http_status=exc.http_status,
             refused_request=refused,
-        ) from exc  # fmt: skip
+        ) from exc
 
 
 # Refusals that are about the platform's Stripe account, not the request's content.

@@ -71,9 +71,12 @@ def payout_run_create(
     tenant = connection.tenant
     with transaction.atomic():
         run = PayoutRun.objects.create(
-            program=program, currency=program.currency, created_by=by, scheduled_for=scheduled_for,
+            program=program,
+            currency=program.currency,
+            created_by=by,
+            scheduled_for=scheduled_for,
             status=PayoutRun.Status.AWAITING_CONFIRMATION if confirm else PayoutRun.Status.QUEUED,
-        )  # fmt: skip
+        )
         owed: dict[int, list[Commission]] = defaultdict(list)
         for commission in (
             Commission.objects.select_for_update()
@@ -100,10 +103,16 @@ def payout_run_create(
             if reason:
                 run.skipped.append({"affiliate_id": affiliate_id, "amount_minor": amount, "reason": reason})
                 continue
-            items.append(PayoutItem(
-                run=run, affiliate_id=affiliate_id, amount_minor=amount, currency=program.currency,
-                destination=account.stripe_id, idempotency_key=f"payout-item-{uuid.uuid4()}",
-            ))  # fmt: skip
+            items.append(
+                PayoutItem(
+                    run=run,
+                    affiliate_id=affiliate_id,
+                    amount_minor=amount,
+                    currency=program.currency,
+                    destination=account.stripe_id,
+                    idempotency_key=f"payout-item-{uuid.uuid4()}",
+                )
+            )
             total += amount
         # In bulk: a run for 10,000 affiliates is a few statements here, not 20,000.
         PayoutItem.objects.bulk_create(items, batch_size=1000)
@@ -261,15 +270,17 @@ def _reserve_many(item_ids: list[int]) -> list[int]:
         # Refunds and status changes of linked commissions are refused or become adjustments
         # (see affiliates), so this holds; checked anyway, because money leaves on it.
         changed = [
-            item.pk for item in pending
+            item.pk
+            for item in pending
             if any(c.status != Commission.Status.APPROVED for c in linked[item.pk])
             or sum(c.amount_minor for c in linked[item.pk]) != item.amount_minor
-        ]  # fmt: skip
+        ]
         if changed:
             PayoutItem.objects.filter(pk__in=changed).update(
-                status=PayoutItem.Status.FAILED, failure_code="commissions_changed",
+                status=PayoutItem.Status.FAILED,
+                failure_code="commissions_changed",
                 failure_message="Its commissions changed after the run was made; they go to the next run.",
-            )  # fmt: skip
+            )
             Commission.objects.filter(payout_item__in=changed).update(payout_item=None)
         by_currency: dict[str, list[PayoutItem]] = defaultdict(list)
         for item in pending:
@@ -337,10 +348,13 @@ def _send(item: PayoutItem, *, schema: str, earlier: Any) -> tuple[str, Any]:
         return ("paid", earlier.id)
     try:
         transfer = gateway.transfer_create(
-            amount_minor=item.amount_minor, currency=item.currency, destination=item.destination,
-            transfer_group=item.run.transfer_group(schema), metadata=_metadata(item, schema),
+            amount_minor=item.amount_minor,
+            currency=item.currency,
+            destination=item.destination,
+            transfer_group=item.run.transfer_group(schema),
+            metadata=_metadata(item, schema),
             idempotency_key=item.idempotency_key,
-        )  # fmt: skip
+        )
     except gateway.GatewayError as exc:
         return ("refused" if exc.refused_request else "retry", exc)
     return ("paid", transfer.id)
@@ -370,13 +384,20 @@ def _record_many(paid: list[tuple[int, str]]) -> list[PayoutItem]:
         sending = [item for item in items if item.status == PayoutItem.Status.SENDING]
         if sending:
             PayoutItem.objects.filter(pk__in=[item.pk for item in sending]).update(
-                status=PayoutItem.Status.PAID, paid_at=now, claimed_until=None, failure_code="", failure_message="",
+                status=PayoutItem.Status.PAID,
+                paid_at=now,
+                claimed_until=None,
+                failure_code="",
+                failure_message="",
                 stripe_transfer_id=Case(*[When(pk=item.pk, then=Value(transfer_ids[item.pk])) for item in sending]),
-            )  # fmt: skip
+            )
             for item in sending:
                 item.status, item.stripe_transfer_id, item.paid_at, item.claimed_until = (
-                    PayoutItem.Status.PAID, transfer_ids[item.pk], now, None,
-                )  # fmt: skip
+                    PayoutItem.Status.PAID,
+                    transfer_ids[item.pk],
+                    now,
+                    None,
+                )
                 item.failure_code = item.failure_message = ""
             linked = Commission.objects.select_for_update().filter(payout_item__in=sending).order_by("id")
             commissions.commissions_paid(commission_ids=list(linked.values_list("pk", flat=True)), when=now)
@@ -422,8 +443,11 @@ def _fail(item_id: int, *, code: str, message: str) -> PayoutItem:
         item.claimed_until = None
         item.save(update_fields=["status", "failure_code", "failure_message", "claimed_until"])
         services.ledger_post(
-            kind=LedgerEntry.Kind.RELEASE, currency=item.currency, amount_minor=item.amount_minor,
-            reference=f"item-release:{item.pk}", memo=f"Transfer refused: {code}",
-        )  # fmt: skip
+            kind=LedgerEntry.Kind.RELEASE,
+            currency=item.currency,
+            amount_minor=item.amount_minor,
+            reference=f"item-release:{item.pk}",
+            memo=f"Transfer refused: {code}",
+        )
         item.commissions.update(payout_item=None)
     return item

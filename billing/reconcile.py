@@ -64,17 +64,23 @@ def _item_vs_stripe(item: PayoutItem, at_stripe: list[Any]) -> list[Difference]:
         else:
             transfer = at_stripe[0]
             if transfer.id != item.stripe_transfer_id:
-                out.append(Difference("transfer_id_mismatch", f"recorded {item.stripe_transfer_id}", item.pk,
-                                      transfer.id))  # fmt: skip
+                out.append(
+                    Difference("transfer_id_mismatch", f"recorded {item.stripe_transfer_id}", item.pk, transfer.id)
+                )
             if (transfer.amount, transfer.currency, transfer.destination) != (
-                item.amount_minor, item.currency.lower(), item.destination,
-            ):  # fmt: skip
-                out.append(Difference(
-                    "transfer_mismatch",
-                    f"item {item.amount_minor} {item.currency} to {item.destination}; Stripe {transfer.amount} "
-                    f"{transfer.currency} to {transfer.destination}",
-                    item.pk, transfer.id,
-                ))  # fmt: skip
+                item.amount_minor,
+                item.currency.lower(),
+                item.destination,
+            ):
+                out.append(
+                    Difference(
+                        "transfer_mismatch",
+                        f"item {item.amount_minor} {item.currency} to {item.destination}; Stripe {transfer.amount} "
+                        f"{transfer.currency} to {transfer.destination}",
+                        item.pk,
+                        transfer.id,
+                    )
+                )
     elif item.status == PayoutItem.Status.SENDING:
         pass  # in flight: its next attempt records whatever Stripe has
     elif at_stripe:
@@ -98,5 +104,10 @@ def _item_vs_ledger(item: PayoutItem, debit: LedgerEntry | None, release: Ledger
         return []
     debit_text = debit.amount_minor if debit else "none"
     release_text = release.amount_minor if release else "none"
-    return [Difference("ledger_mismatch", f"item {item.status} of {item.amount_minor}: debit {debit_text}, "
-                                          f"release {release_text}", item.pk)]  # fmt: skip
+    return [
+        Difference(
+            "ledger_mismatch",
+            f"item {item.status} of {item.amount_minor}: debit {debit_text}, release {release_text}",
+            item.pk,
+        )
+    ]

@@ -97,9 +97,11 @@ def payout_item_reverse(*, item_id: int, reason: str, by: Any = None) -> PayoutI
     refused: gateway.GatewayError | None = None
     try:
         gateway.transfer_reversal_create(
-            transfer_id=item.stripe_transfer_id, amount_minor=None, metadata=metadata,
+            transfer_id=item.stripe_transfer_id,
+            amount_minor=None,
+            metadata=metadata,
             idempotency_key=reversal_idempotency_key(item),
-        )  # fmt: skip
+        )
     except gateway.GatewayError as exc:
         if not exc.refused_request:
             raise _unavailable(exc) from exc
@@ -134,10 +136,13 @@ def reversal_record(*, item_id: int, transfer: TransferState, by: Any = None) ->
             raise BillingError("transfer_mismatch", f"Transfer {transfer.id} reversed more than it paid.", status=409)
         for reversal in transfer.reversals:
             _, created = services.ledger_post(
-                kind=LedgerEntry.Kind.REVERSAL, currency=item.currency, amount_minor=reversal.amount_minor,
-                reference=f"reversal:{reversal.id}", stripe_id=reversal.id,
+                kind=LedgerEntry.Kind.REVERSAL,
+                currency=item.currency,
+                amount_minor=reversal.amount_minor,
+                reference=f"reversal:{reversal.id}",
+                stripe_id=reversal.id,
                 memo=f"Transfer {transfer.id} of payout item {item.pk} reversed",
-            )  # fmt: skip
+            )
             changed |= created
         if item.status == PayoutItem.Status.PAID and transfer.amount_reversed_minor >= item.amount_minor:
             now = timezone.now()
@@ -146,7 +151,9 @@ def reversal_record(*, item_id: int, transfer: TransferState, by: Any = None) ->
             item.save(update_fields=["status", "reversed_at", "reversal_reason"])
             commissions.commissions_reversed(
                 commission_ids=list(item.commissions.order_by("id").values_list("pk", flat=True)),
-                when=now, reason=item.reversal_reason, by=by,
-            )  # fmt: skip
+                when=now,
+                reason=item.reversal_reason,
+                by=by,
+            )
             changed = True
     return item, changed

@@ -32,9 +32,11 @@ def payout_runs_schedule(*, today: date | None = None) -> list[PayoutRun]:
     programs = Program.objects.filter(is_active=True).exclude(payout_schedule=Program.PayoutSchedule.MANUAL)
     for program in programs.order_by("id"):
         due = schedules.is_due(
-            schedule=program.payout_schedule, weekday=program.payout_weekday,
-            day_of_month=program.payout_day_of_month, on=today,
-        )  # fmt: skip
+            schedule=program.payout_schedule,
+            weekday=program.payout_weekday,
+            day_of_month=program.payout_day_of_month,
+            on=today,
+        )
         if not due or PayoutRun.objects.filter(program=program, scheduled_for=today).exists():
             continue
         try:

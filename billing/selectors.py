@@ -67,11 +67,18 @@ def rollovers_of_affiliates(affiliate_ids: list[int]) -> list[dict[str, Any]]:
             if reason == "below_threshold":
                 threshold = money.format_minor(run.program.payout_threshold_minor, run.currency)
                 message = f"What you are owed is below the program's payout threshold of {threshold} {run.currency}."
-            out.append({
-                "affiliate_id": affiliate_id, "program_id": program_id, "run_id": run.pk,
-                "run_created_at": run.created_at, "amount_minor": int(entry.get("amount_minor", 0)),
-                "currency": run.currency, "reason": reason, "message": message,
-            })  # fmt: skip
+            out.append(
+                {
+                    "affiliate_id": affiliate_id,
+                    "program_id": program_id,
+                    "run_id": run.pk,
+                    "run_created_at": run.created_at,
+                    "amount_minor": int(entry.get("amount_minor", 0)),
+                    "currency": run.currency,
+                    "reason": reason,
+                    "message": message,
+                }
+            )
     return out
 
 

@@ -49,9 +49,13 @@ def ledger_post(
         try:
             with transaction.atomic():
                 entry = LedgerEntry.objects.create(
-                    account=account, kind=kind, amount_minor=amount_minor, reference=reference,
-                    stripe_id=stripe_id, memo=memo,
-                )  # fmt: skip
+                    account=account,
+                    kind=kind,
+                    amount_minor=amount_minor,
+                    reference=reference,
+                    stripe_id=stripe_id,
+                    memo=memo,
+                )
         except IntegrityError:
             # The same reference, committed by another transaction since the check above.
             return LedgerEntry.objects.get(reference=reference), False
@@ -77,8 +81,15 @@ def ledger_debit_many(*, currency: str, debits: list[tuple[str, int, str]]) -> s
                 continue
             available -= amount
             done.add(reference)
-            rows.append(LedgerEntry(account=account, kind=LedgerEntry.Kind.TRANSFER, amount_minor=-amount,
-                                    reference=reference, memo=memo))  # fmt: skip
+            rows.append(
+                LedgerEntry(
+                    account=account,
+                    kind=LedgerEntry.Kind.TRANSFER,
+                    amount_minor=-amount,
+                    reference=reference,
+                    memo=memo,
+                )
+            )
         # Every entry is written under the account's lock (ledger_post too), so no other
         # transaction can have added one of these references since the check above.
         LedgerEntry.objects.bulk_create(rows)

@@ -193,8 +193,11 @@ def _transfer_event(event: Mapping[str, Any]) -> Target | None:
     with tenant_context(tenant):
         item = PayoutItem.objects.filter(pk=_int(metadata["item"]), run_id=_int(metadata["run"])).first()
         if item is None or (item.destination, item.affiliate_id, item.amount_minor, item.currency.lower()) != (
-            transfer.get("destination"), mapping.affiliate_id, transfer.get("amount"), transfer.get("currency"),
-        ):  # fmt: skip
+            transfer.get("destination"),
+            mapping.affiliate_id,
+            transfer.get("amount"),
+            transfer.get("currency"),
+        ):
             raise Refused(f"transfer {transfer['id']} does not match payout item {metadata['item']}")
     return Target(tenant, lambda: _transfer_apply(item.pk, transfer))
 

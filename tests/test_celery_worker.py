@@ -107,9 +107,14 @@ def test_click_drain_and_commission_approval_run_in_a_real_worker(make_tenant, w
     _poll(lambda: Click.objects.count() == 5)
 
     conversion, _ = conversions.conversion_record(
-        program=program, external_id="old-order", event_type="purchase", amount="30.00", currency="USD",
-        visitor_id=visitors[0], occurred_at=long_ago + timedelta(hours=1),
-    )  # fmt: skip
+        program=program,
+        external_id="old-order",
+        event_type="purchase",
+        amount="30.00",
+        currency="USD",
+        visitor_id=visitors[0],
+        occurred_at=long_ago + timedelta(hours=1),
+    )
     assert conversion.commissions.get().status == "pending"
     tasks.commissions_approve_due.delay()
     _poll(lambda: Commission.objects.get(conversion=conversion).status == "approved")

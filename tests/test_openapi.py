@@ -35,13 +35,25 @@ def test_tenant_schema_is_served_on_tenant_hosts(make_tenant, client_at):
     assert "/api/v1/me" in paths
     assert "/api/v1/signup" not in paths
     payouts = {
-        "/api/v1/payout-runs", "/api/v1/payout-runs/{id}", "/api/v1/payout-runs/{id}/confirm",
-        "/api/v1/payout-runs/{id}/cancel", "/api/v1/payout-items", "/api/v1/payout-items/{id}",
-        "/api/v1/payout-items/{id}/reverse", "/api/v1/ledger", "/api/v1/ledger/entries", "/api/v1/fundings",
-        "/api/v1/fundings/{id}", "/api/v1/fundings/{id}/refresh", "/api/v1/payout-account",
-        "/api/v1/payout-account/onboarding", "/api/v1/payout-account/refresh", "/api/v1/payout-account/dashboard-link",
-        "/api/v1/my/payouts", "/api/v1/my/payouts.csv",
-    }  # fmt: skip
+        "/api/v1/payout-runs",
+        "/api/v1/payout-runs/{id}",
+        "/api/v1/payout-runs/{id}/confirm",
+        "/api/v1/payout-runs/{id}/cancel",
+        "/api/v1/payout-items",
+        "/api/v1/payout-items/{id}",
+        "/api/v1/payout-items/{id}/reverse",
+        "/api/v1/ledger",
+        "/api/v1/ledger/entries",
+        "/api/v1/fundings",
+        "/api/v1/fundings/{id}",
+        "/api/v1/fundings/{id}/refresh",
+        "/api/v1/payout-account",
+        "/api/v1/payout-account/onboarding",
+        "/api/v1/payout-account/refresh",
+        "/api/v1/payout-account/dashboard-link",
+        "/api/v1/my/payouts",
+        "/api/v1/my/payouts.csv",
+    }
     assert payouts <= set(paths)
     # Stripe being down is a documented answer of the operations that call it.
     assert {"422", "502", "503"} <= set(paths["/api/v1/fundings"]["post"]["responses"])

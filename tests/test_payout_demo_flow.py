@@ -32,10 +32,15 @@ def test_fund_onboard_sell_run_and_see_it_paid_all_over_http(
     port = urlsplit(live_server.url).port
     with override_settings(STRIPE_WEBHOOK_SECRET=SECRET, PLATFORM_PORT=str(port)):
         endpoint = webhooks.webhook_endpoints_ensure()["platform"]
-    with running(webhook_url=endpoint.url, webhook_secret=SECRET) as double, override_settings(
-        STRIPE_SECRET_KEY="sk_test_double_demo", STRIPE_API_BASE=double.url, STRIPE_WEBHOOK_SECRET=SECRET,
-        PLATFORM_PORT=str(port),
-    ):  # fmt: skip
+    with (
+        running(webhook_url=endpoint.url, webhook_secret=SECRET) as double,
+        override_settings(
+            STRIPE_SECRET_KEY="sk_test_double_demo",
+            STRIPE_API_BASE=double.url,
+            STRIPE_WEBHOOK_SECRET=SECRET,
+            PLATFORM_PORT=str(port),
+        ),
+    ):
         gateway._client.cache_clear()
         monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_double_demo")
         monkeypatch.setenv("STRIPE_API_BASE", double.url)

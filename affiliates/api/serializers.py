@@ -73,12 +73,29 @@ class ProgramSerializer(serializers.ModelSerializer):
     class Meta:
         model = Program
         fields = [
-            "id", "name", "slug", "currency", "cookie_window_days", "attribution_model",
-            "time_decay_half_life_days", "precedence", "hold_days", "payout_threshold", "auto_approve",
-            "allowed_domains", "default_destination", "second_tier_percent", "ref_params",
-            "custom_event_types", "is_active", "payout_schedule", "payout_weekday", "payout_day_of_month",
-            "payouts_require_confirmation", "created_at",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "slug",
+            "currency",
+            "cookie_window_days",
+            "attribution_model",
+            "time_decay_half_life_days",
+            "precedence",
+            "hold_days",
+            "payout_threshold",
+            "auto_approve",
+            "allowed_domains",
+            "default_destination",
+            "second_tier_percent",
+            "ref_params",
+            "custom_event_types",
+            "is_active",
+            "payout_schedule",
+            "payout_weekday",
+            "payout_day_of_month",
+            "payouts_require_confirmation",
+            "created_at",
+        ]
         read_only_fields = ["id", "created_at"]
         extra_kwargs = {
             "currency": {"help_text": "ISO 4217 code; fixed once conversions exist."},
@@ -107,9 +124,10 @@ class ProgramSerializer(serializers.ModelSerializer):
             current = {name: getattr(self.instance, name) for name in schedules.FIELDS} if self.instance else {}
             merged = schedules.schedule_merge(current={"payout_schedule": schedules.MANUAL, **current}, changes=attrs)
             errors = schedules.schedule_errors(
-                schedule=merged["payout_schedule"], weekday=merged["payout_weekday"],
+                schedule=merged["payout_schedule"],
+                weekday=merged["payout_weekday"],
                 day_of_month=merged["payout_day_of_month"],
-            )  # fmt: skip
+            )
             if errors:
                 raise serializers.ValidationError({name: [message] for name, message in errors.items()})
             attrs.update(merged)
@@ -126,8 +144,18 @@ class AffiliateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Affiliate
-        fields = ["id", "program", "email", "name", "status", "code", "parent", "status_reason",
-                  "status_changed_at", "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "program",
+            "email",
+            "name",
+            "status",
+            "code",
+            "parent",
+            "status_reason",
+            "status_changed_at",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -159,8 +187,18 @@ class LinkSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Link
-        fields = ["id", "affiliate", "slug", "name", "campaign", "destination_url", "sub_ids", "is_active", "url",
-                  "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "affiliate",
+            "slug",
+            "name",
+            "campaign",
+            "destination_url",
+            "sub_ids",
+            "is_active",
+            "url",
+            "created_at",
+        ]
         read_only_fields = ["id", "url", "created_at"]
         # The service answers a taken slug with 409; DRF's validator would demand `affiliate`.
         validators: list = []
@@ -228,10 +266,25 @@ class CommissionRuleSerializer(serializers.ModelSerializer):
     class Meta:
         model = CommissionRule
         fields = [
-            "id", "program", "name", "event_types", "kind", "percent", "flat_amount", "min_amount", "max_amount",
-            "priority", "is_active", "product_ids", "first_purchase_only", "recurring_months_max",
-            "recurring_payments_max", "tiers", "affiliates", "created_at",
-        ]  # fmt: skip
+            "id",
+            "program",
+            "name",
+            "event_types",
+            "kind",
+            "percent",
+            "flat_amount",
+            "min_amount",
+            "max_amount",
+            "priority",
+            "is_active",
+            "product_ids",
+            "first_purchase_only",
+            "recurring_months_max",
+            "recurring_payments_max",
+            "tiers",
+            "affiliates",
+            "created_at",
+        ]
         read_only_fields = ["id", "created_at"]
         extra_kwargs = {"priority": {"min_value": -1000, "max_value": 1000}}
 
@@ -274,12 +327,14 @@ class CommissionRuleSerializer(serializers.ModelSerializer):
                     threshold = int(tier["threshold"])
                 if tier.get("percent") is None and tier.get("flat_amount") is None:
                     raise serializers.ValidationError({f"tiers.{index}": ["Give a percent or a flat amount."]})
-                tiers.append({
-                    "metric": tier["metric"],
-                    "threshold": threshold,
-                    "percent": str(tier["percent"]) if tier.get("percent") is not None else None,
-                    "flat_minor": _minor(tier.get("flat_amount"), currency, f"tiers.{index}.flat_amount"),
-                })  # fmt: skip
+                tiers.append(
+                    {
+                        "metric": tier["metric"],
+                        "threshold": threshold,
+                        "percent": str(tier["percent"]) if tier.get("percent") is not None else None,
+                        "flat_minor": _minor(tier.get("flat_amount"), currency, f"tiers.{index}.flat_amount"),
+                    }
+                )
             attrs["tiers"] = tiers
         return attrs
 
@@ -300,8 +355,21 @@ def _decimal(value: str, field: str) -> Decimal:
 class ClickSerializer(serializers.ModelSerializer):
     class Meta:
         model = Click
-        fields = ["id", "program", "affiliate", "link", "visitor_id", "created_at", "source", "landing_url",
-                  "referrer", "user_agent", "sub_ids", "utm", "flagged"]  # fmt: skip
+        fields = [
+            "id",
+            "program",
+            "affiliate",
+            "link",
+            "visitor_id",
+            "created_at",
+            "source",
+            "landing_url",
+            "referrer",
+            "user_agent",
+            "sub_ids",
+            "utm",
+            "flagged",
+        ]
         read_only_fields = fields
 
 
@@ -327,8 +395,17 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = ["id", "program", "customer_id", "email", "referred_by", "affiliate", "bound_at",
-                  "first_conversion_at", "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "program",
+            "customer_id",
+            "email",
+            "referred_by",
+            "affiliate",
+            "bound_at",
+            "first_conversion_at",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -383,9 +460,25 @@ class ConversionSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
 
     class Meta:
         model = Conversion
-        fields = ["id", "program", "external_id", "event_type", "amount", "currency", "refunded", "customer_id",
-                  "product_ids", "metadata", "hints", "attribution", "credits", "review", "flags", "occurred_at",
-                  "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "program",
+            "external_id",
+            "event_type",
+            "amount",
+            "currency",
+            "refunded",
+            "customer_id",
+            "product_ids",
+            "metadata",
+            "hints",
+            "attribution",
+            "credits",
+            "review",
+            "flags",
+            "occurred_at",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -408,9 +501,27 @@ class CommissionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Commission
-        fields = ["id", "program", "conversion", "affiliate", "link", "rule", "kind", "source", "base",
-                  "original_amount", "amount", "currency", "status", "held_for_review", "approvable_at",
-                  "status_changed_at", "status_reason", "paid_at", "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "program",
+            "conversion",
+            "affiliate",
+            "link",
+            "rule",
+            "kind",
+            "source",
+            "base",
+            "original_amount",
+            "amount",
+            "currency",
+            "status",
+            "held_for_review",
+            "approvable_at",
+            "status_changed_at",
+            "status_reason",
+            "paid_at",
+            "created_at",
+        ]
         read_only_fields = fields
 
 

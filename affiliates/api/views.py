@@ -229,14 +229,16 @@ class AffiliateViewSet(viewsets.ReadOnlyModelViewSet):
     def approve(self, request: Request, pk: str) -> Response:
         return self._status(request, Affiliate.Status.APPROVED)
 
-    @extend_schema(summary="Reject an application (reason required)", request=s.ReasonSerializer,
-                   responses=s.AffiliateSerializer)  # fmt: skip
+    @extend_schema(
+        summary="Reject an application (reason required)", request=s.ReasonSerializer, responses=s.AffiliateSerializer
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         return self._status(request, Affiliate.Status.REJECTED)
 
-    @extend_schema(summary="Suspend an affiliate (reason required)", request=s.ReasonSerializer,
-                   responses=s.AffiliateSerializer)  # fmt: skip
+    @extend_schema(
+        summary="Suspend an affiliate (reason required)", request=s.ReasonSerializer, responses=s.AffiliateSerializer
+    )
     @action(detail=True, methods=["post"])
     def suspend(self, request: Request, pk: str) -> Response:
         return self._status(request, Affiliate.Status.SUSPENDED)
@@ -327,8 +329,9 @@ class ClickFilter(django_filters.FilterSet):
         fields = ["affiliate", "link", "program", "visitor_id", "created_after", "created_before"]
 
 
-@extend_schema_view(list=extend_schema(summary="List clicks (newest first, cursor pages)"),
-                    retrieve=extend_schema(summary="A click"))  # fmt: skip
+@extend_schema_view(
+    list=extend_schema(summary="List clicks (newest first, cursor pages)"), retrieve=extend_schema(summary="A click")
+)
 class ClickViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["created_at"]
     serializer_class = s.ClickSerializer
@@ -370,10 +373,12 @@ def track_click(request: Request) -> Response:
     allowed_origin = _cors_origin(origin, target)
     if target is None or not target.usable:
         return _with_cors(
-            Response({"error": {"code": "code_unknown", "message": "Unknown or inactive referral code.", "fields": {}}},
-                     status=404),
+            Response(
+                {"error": {"code": "code_unknown", "message": "Unknown or inactive referral code.", "fields": {}}},
+                status=404,
+            ),
             allowed_origin,
-        )  # fmt: skip
+        )
     if origin and allowed_origin is None:
         raise AffiliateError("origin_not_allowed", "This site is not one of the program's allowed domains.", status=403)
     data = body.validated_data
@@ -449,10 +454,18 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         summary="Record a customer (a signup or lead) and bind its visitor",
         request=s.CustomerInputSerializer,
         responses={201: s.CustomerSerializer, 200: s.CustomerSerializer},
-        examples=[OpenApiExample("Lead", value={"customer_id": "cus_123", "email": "ann@example.com",
-                                               "visitor_id": "0d9f1c52-5d8c-4a8e-9b53-3f8f5a0f6c1e"},
-                                 request_only=True)],
-    )  # fmt: skip
+        examples=[
+            OpenApiExample(
+                "Lead",
+                value={
+                    "customer_id": "cus_123",
+                    "email": "ann@example.com",
+                    "visitor_id": "0d9f1c52-5d8c-4a8e-9b53-3f8f5a0f6c1e",
+                },
+                request_only=True,
+            )
+        ],
+    )
     def create(self, request: Request) -> Response:
         body = s.CustomerInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -478,10 +491,32 @@ class ConversionFilter(django_filters.FilterSet):
         fields = ["program", "event_type", "review", "external_id", "affiliate", "occurred_after", "occurred_before"]
 
 
-_CONVERSION_CSV = ["id", "external_id", "event_type", "amount", "refunded", "currency", "customer_id", "review",
-                   "flags", "credited_affiliates", "occurred_at"]  # fmt: skip
-_COMMISSION_CSV = ["id", "conversion", "affiliate", "kind", "amount", "original_amount", "currency", "status",
-                   "approvable_at", "status_reason", "created_at"]  # fmt: skip
+_CONVERSION_CSV = [
+    "id",
+    "external_id",
+    "event_type",
+    "amount",
+    "refunded",
+    "currency",
+    "customer_id",
+    "review",
+    "flags",
+    "credited_affiliates",
+    "occurred_at",
+]
+_COMMISSION_CSV = [
+    "id",
+    "conversion",
+    "affiliate",
+    "kind",
+    "amount",
+    "original_amount",
+    "currency",
+    "status",
+    "approvable_at",
+    "status_reason",
+    "created_at",
+]
 
 
 @extend_schema_view(
@@ -513,10 +548,21 @@ class ConversionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         request=s.ConversionInputSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False)],
         responses={201: s.ConversionSerializer, 200: s.ConversionSerializer},
-        examples=[OpenApiExample("Purchase", request_only=True, value={
-            "external_id": "order_1001", "event_type": "purchase", "amount": "49.90", "currency": "USD",
-            "customer_id": "cus_123", "click_id": "018f3c1e-8a7b-7c2d-9e4f-0a1b2c3d4e5f"})],
-    )  # fmt: skip
+        examples=[
+            OpenApiExample(
+                "Purchase",
+                request_only=True,
+                value={
+                    "external_id": "order_1001",
+                    "event_type": "purchase",
+                    "amount": "49.90",
+                    "currency": "USD",
+                    "customer_id": "cus_123",
+                    "click_id": "018f3c1e-8a7b-7c2d-9e4f-0a1b2c3d4e5f",
+                },
+            )
+        ],
+    )
     def create(self, request: Request) -> Response:
         body = s.ConversionInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -545,8 +591,11 @@ class ConversionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             conversion = self.get_queryset().get(pk=conversion.pk)
         return Response(s.ConversionSerializer(conversion).data, status=201 if created else 200)
 
-    @extend_schema(summary="Refund a conversion (full or partial; also chargebacks)", request=s.RefundInputSerializer,
-                   responses=s.ConversionSerializer)  # fmt: skip
+    @extend_schema(
+        summary="Refund a conversion (full or partial; also chargebacks)",
+        request=s.RefundInputSerializer,
+        responses=s.ConversionSerializer,
+    )
     @action(detail=True, methods=["post"])
     def refund(self, request: Request, pk: str) -> Response:
         body = s.RefundInputSerializer(data=request.data)
@@ -554,35 +603,51 @@ class ConversionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         data = body.validated_data
         conversion = self.get_object()
         conversions.conversion_refund(
-            conversion=conversion, amount=data.get("amount"), reason=data["reason"], kind=data["kind"],
+            conversion=conversion,
+            amount=data.get("amount"),
+            reason=data["reason"],
+            kind=data["kind"],
             external_id=data.get("external_id"),
-        )  # fmt: skip
+        )
         return Response(s.ConversionSerializer(self.get_queryset().get(pk=conversion.pk)).data)
 
-    @extend_schema(summary="Decide a flagged conversion", request=s.ReviewInputSerializer,
-                   responses=s.ConversionSerializer)  # fmt: skip
+    @extend_schema(
+        summary="Decide a flagged conversion", request=s.ReviewInputSerializer, responses=s.ConversionSerializer
+    )
     @action(detail=True, methods=["post"])
     def review(self, request: Request, pk: str) -> Response:
         body = s.ReviewInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         conversion = commissions.review_resolve(
-            conversion=self.get_object(), clear=body.validated_data["decision"] == "clear", by=request.user,
+            conversion=self.get_object(),
+            clear=body.validated_data["decision"] == "clear",
+            by=request.user,
             reason=body.validated_data["reason"],
-        )  # fmt: skip
+        )
         return Response(s.ConversionSerializer(self.get_queryset().get(pk=conversion.pk)).data)
 
-    @extend_schema(summary="Export conversions as CSV (same filters as the list)",
-                   responses={(200, "text/csv"): OpenApiTypes.STR})  # fmt: skip
+    @extend_schema(
+        summary="Export conversions as CSV (same filters as the list)", responses={(200, "text/csv"): OpenApiTypes.STR}
+    )
     @action(detail=False, methods=["get"], url_path="export")
     def export(self, request: Request) -> StreamingHttpResponse:
         qs = self.filter_queryset(self.get_queryset()).order_by("-id")
 
         def rows() -> Iterator[list[Any]]:
             for c in qs.iterator(chunk_size=2000):
-                yield [c.id, c.external_id, c.event_type, money.format_minor(c.amount_minor, c.currency),
-                       money.format_minor(c.refunded_minor, c.currency), c.currency,
-                       c.customer.external_id if c.customer else "", c.review, " ".join(c.flags),
-                       " ".join(str(cr.affiliate_id) for cr in c.credits.all()), c.occurred_at.isoformat()]  # fmt: skip
+                yield [
+                    c.id,
+                    c.external_id,
+                    c.event_type,
+                    money.format_minor(c.amount_minor, c.currency),
+                    money.format_minor(c.refunded_minor, c.currency),
+                    c.currency,
+                    c.customer.external_id if c.customer else "",
+                    c.review,
+                    " ".join(c.flags),
+                    " ".join(str(cr.affiliate_id) for cr in c.credits.all()),
+                    c.occurred_at.isoformat(),
+                ]
 
         return csv_response("conversions.csv", _CONVERSION_CSV, rows())
 
@@ -596,8 +661,16 @@ class CommissionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Commission
-        fields = ["program", "affiliate", "status", "kind", "conversion", "held_for_review", "created_after",
-                  "created_before"]  # fmt: skip
+        fields = [
+            "program",
+            "affiliate",
+            "status",
+            "kind",
+            "conversion",
+            "held_for_review",
+            "created_after",
+            "created_before",
+        ]
 
 
 @extend_schema_view(
@@ -629,29 +702,43 @@ class CommissionViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return Response(s.CommissionSerializer(commission).data)
 
-    @extend_schema(summary="Reject a commission (reason required)", request=s.ReasonSerializer,
-                   responses=s.CommissionSerializer)  # fmt: skip
+    @extend_schema(
+        summary="Reject a commission (reason required)", request=s.ReasonSerializer, responses=s.CommissionSerializer
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         body = s.ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         commission = commissions.commission_set_status(
-            commission=self.get_object(), status=Commission.Status.REJECTED, by=request.user,
+            commission=self.get_object(),
+            status=Commission.Status.REJECTED,
+            by=request.user,
             reason=body.validated_data["reason"],
-        )  # fmt: skip
+        )
         return Response(s.CommissionSerializer(commission).data)
 
-    @extend_schema(summary="Export commissions as CSV (same filters as the list)",
-                   responses={(200, "text/csv"): OpenApiTypes.STR})  # fmt: skip
+    @extend_schema(
+        summary="Export commissions as CSV (same filters as the list)", responses={(200, "text/csv"): OpenApiTypes.STR}
+    )
     @action(detail=False, methods=["get"], url_path="export")
     def export(self, request: Request) -> StreamingHttpResponse:
         qs = self.filter_queryset(self.get_queryset()).order_by("-id")
 
         def rows() -> Iterator[list[Any]]:
             for c in qs.iterator(chunk_size=2000):
-                yield [c.id, c.conversion_id, c.affiliate_id, c.kind, money.format_minor(c.amount_minor, c.currency),
-                       money.format_minor(c.original_minor, c.currency), c.currency, c.status,
-                       c.approvable_at.isoformat(), c.status_reason, c.created_at.isoformat()]  # fmt: skip
+                yield [
+                    c.id,
+                    c.conversion_id,
+                    c.affiliate_id,
+                    c.kind,
+                    money.format_minor(c.amount_minor, c.currency),
+                    money.format_minor(c.original_minor, c.currency),
+                    c.currency,
+                    c.status,
+                    c.approvable_at.isoformat(),
+                    c.status_reason,
+                    c.created_at.isoformat(),
+                ]
 
         return csv_response("commissions.csv", _COMMISSION_CSV, rows())
 
@@ -701,8 +788,11 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     pagination_class = Pages
     queryset = ApiKey.objects.all()
 
-    @extend_schema(summary="Create an API key (the key is shown once)", request=s.ApiKeySerializer,
-                   responses={201: s.ApiKeyCreatedSerializer})  # fmt: skip
+    @extend_schema(
+        summary="Create an API key (the key is shown once)",
+        request=s.ApiKeySerializer,
+        responses={201: s.ApiKeyCreatedSerializer},
+    )
     def create(self, request: Request) -> Response:
         body = s.ApiKeySerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -82,14 +82,27 @@ def _conversion_for(world: World) -> Conversion:
     visitor = uuid.uuid4()
     factories.click(world.aff, visitor=visitor, at=timezone.now() - timedelta(minutes=5))
     conversion, _ = conversions.conversion_record(
-        program=world.program, external_id=f"o-{uuid.uuid4().hex[:6]}", event_type="purchase", amount="10.00",
-        currency="USD", visitor_id=visitor,
-    )  # fmt: skip
+        program=world.program,
+        external_id=f"o-{uuid.uuid4().hex[:6]}",
+        event_type="purchase",
+        amount="10.00",
+        currency="USD",
+        visitor_id=visitor,
+    )
     return conversion
 
 
-ALL = ("anonymous", "affiliate", "other_affiliate", "staff", "key_read", "key_write", "key_track",
-       "other_tenant_staff", "other_tenant_key")  # fmt: skip
+ALL = (
+    "anonymous",
+    "affiliate",
+    "other_affiliate",
+    "staff",
+    "key_read",
+    "key_write",
+    "key_track",
+    "other_tenant_staff",
+    "other_tenant_key",
+)
 
 
 def _expect(allowed: dict[str, int], denied_anon: int = 401) -> dict[str, int]:
@@ -284,8 +297,14 @@ def test_affiliates_see_only_their_own_rows(world):
 def test_conversion_api_is_idempotent_and_explains_its_credit(world):
     visitor = uuid.uuid4()
     click = factories.click(world.aff, visitor=visitor, at=timezone.now() - timedelta(hours=1))
-    body = {"external_id": "order-77", "event_type": "purchase", "amount": "49.90", "currency": "USD",
-            "click_id": str(click.click_id), "customer_id": "cus-1"}  # fmt: skip
+    body = {
+        "external_id": "order-77",
+        "event_type": "purchase",
+        "amount": "49.90",
+        "currency": "USD",
+        "click_id": str(click.click_id),
+        "customer_id": "cus-1",
+    }
     client = world.clients["key_write"]
 
     first = client.post("/api/v1/conversions", body, content_type="application/json")
@@ -306,8 +325,9 @@ def test_idempotency_key_header_returns_the_first_result(world):
     client = world.clients["key_write"]
     body = {"external_id": "a-1", "event_type": "purchase", "amount": "1.00", "currency": "USD"}
     first = client.post("/api/v1/conversions", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1")
-    second = client.post("/api/v1/conversions", dict(body, external_id="a-2"), content_type="application/json",
-                         HTTP_IDEMPOTENCY_KEY="k1")  # fmt: skip
+    second = client.post(
+        "/api/v1/conversions", dict(body, external_id="a-2"), content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json()["external_id"] == "a-1" and Conversion.objects.count() == 1
 
@@ -372,10 +392,16 @@ def test_apply_approve_link_flow(world):
         staff.post(f"/api/v1/affiliates/{affiliate_id}/approve", {}, content_type="application/json").json()["status"]
         == "approved"
     )
-    ok = client.post("/api/v1/links", {"slug": "spring", "destination_url": "https://shop.example.com/sale"},
-                     content_type="application/json")  # fmt: skip
-    evil = client.post("/api/v1/links", {"slug": "evil", "destination_url": "https://shop.example.com@evil.com/"},
-                       content_type="application/json")  # fmt: skip
+    ok = client.post(
+        "/api/v1/links",
+        {"slug": "spring", "destination_url": "https://shop.example.com/sale"},
+        content_type="application/json",
+    )
+    evil = client.post(
+        "/api/v1/links",
+        {"slug": "evil", "destination_url": "https://shop.example.com@evil.com/"},
+        content_type="application/json",
+    )
     assert ok.status_code == 201, ok.content
     assert ok.json()["url"].endswith("/r/new-person/spring")
     assert evil.status_code == 400 and evil.json()["error"]["code"] == "destination_invalid"

@@ -50,9 +50,14 @@ def test_racing_requests_with_one_external_id_record_one_conversion(make_tenant)
 
     def record(_index: int):
         return conversions.conversion_record(
-            program=program, external_id="same-order", event_type="purchase", amount="20.00", currency="USD",
-            visitor_id=visitor, customer_external_id="cust-1",
-        )  # fmt: skip
+            program=program,
+            external_id="same-order",
+            event_type="purchase",
+            amount="20.00",
+            currency="USD",
+            visitor_id=visitor,
+            customer_external_id="cust-1",
+        )
 
     results = _race(provisioned.tenant, 6, record)
 
@@ -101,8 +106,12 @@ def test_concurrent_drains_store_each_click_once(make_tenant):
     aff = factories.affiliate(program)
     target = tracking.target_resolve(code=aff.code)
     for i in range(300):
-        tracking.click_record(target=target, visitor_id=uuid.uuid4(), ip=f"10.1.{i % 200}.{i // 200}",
-                              user_agent="Mozilla/5.0 Firefox/120")  # fmt: skip
+        tracking.click_record(
+            target=target,
+            visitor_id=uuid.uuid4(),
+            ip=f"10.1.{i % 200}.{i // 200}",
+            user_agent="Mozilla/5.0 Firefox/120",
+        )
 
     results = _race(provisioned.tenant, 4, lambda _i: tracking.clicks_drain())
 

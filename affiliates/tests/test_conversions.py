@@ -48,8 +48,11 @@ def test_one_click_credits_its_affiliate_with_the_rule_percentage(program):
     assert (click_day.clicks, click_day.unique_visitors, click_day.conversions) == (1, 1, 0)
     sale_day = DailyStat.objects.get(affiliate=aff, date=now.date(), link__slug="")
     assert (sale_day.clicks, sale_day.conversions, sale_day.revenue_minor, sale_day.commission_pending_minor) == (
-        0, 1, 9999, 1000,
-    )  # fmt: skip
+        0,
+        1,
+        9999,
+        1000,
+    )
 
 
 @pytest.mark.parametrize(
@@ -377,9 +380,13 @@ def test_recurring_limit_in_payments(program):
     earned = []
     for month in range(3):
         conversion, _ = _record(
-            program, amount="10.00", event_type="purchase" if month == 0 else "subscription_payment",
-            visitor_id=visitor, customer_external_id="sub-1", occurred_at=now - timedelta(days=60 - 30 * month),
-        )  # fmt: skip
+            program,
+            amount="10.00",
+            event_type="purchase" if month == 0 else "subscription_payment",
+            visitor_id=visitor,
+            customer_external_id="sub-1",
+            occurred_at=now - timedelta(days=60 - 30 * month),
+        )
         earned.append(list(conversion.commissions.values_list("amount_minor", flat=True)))
     assert earned == [[500], [500], []]
     assert conversion.attribution["notes"][0]["reason"] == "no_matching_rule"
@@ -399,8 +406,9 @@ def test_the_drain_fills_the_rollups_once_even_when_a_crash_repeats_a_batch(prog
         (uuid.uuid4(), "https://[2001:db8::1]:8080/x", timezone.now()),
     ]
     for visitor, referrer, at in plan:
-        tracking.click_record(target=target, visitor_id=visitor, ip="10.2.3.4", user_agent="Mozilla/5.0",
-                              referrer=referrer, at=at)  # fmt: skip
+        tracking.click_record(
+            target=target, visitor_id=visitor, ip="10.2.3.4", user_agent="Mozilla/5.0", referrer=referrer, at=at
+        )
         # simulated times: the real-time dedupe must not merge the returning visitor's clicks
         tracking._redis().delete(tracking.dedupe_key(connection.schema_name, visitor, target.link_id))
     # a crash after the commit and before XDEL: the next drain reads the same entries again
@@ -413,6 +421,10 @@ def test_the_drain_fills_the_rollups_once_even_when_a_crash_repeats_a_batch(prog
     assert stats == {first_day.date(): (1, 1), timezone.now().date(): (3, 3)}
     sources = sorted(DailySource.objects.filter(affiliate=aff).values_list("source", "date", "clicks"))
     today, yesterday = timezone.now().date(), first_day.date()
-    assert sources == [("", today, 1), ("2001:db8::1", today, 1),
-                       ("blog.example.net", yesterday, 1), ("blog.example.net", today, 1)]  # fmt: skip
+    assert sources == [
+        ("", today, 1),
+        ("2001:db8::1", today, 1),
+        ("blog.example.net", yesterday, 1),
+        ("blog.example.net", today, 1),
+    ]
     assert Click.objects.count() == 4 and not tracking._redis().xlen(tracking.stream_key(connection.schema_name))

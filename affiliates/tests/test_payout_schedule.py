@@ -25,8 +25,12 @@ def staff_client(tenant) -> Client:
 
 def _schedule(program: Program) -> tuple:
     program.refresh_from_db()
-    return (program.payout_schedule, program.payout_weekday, program.payout_day_of_month,
-            program.payouts_require_confirmation)  # fmt: skip
+    return (
+        program.payout_schedule,
+        program.payout_weekday,
+        program.payout_day_of_month,
+        program.payouts_require_confirmation,
+    )
 
 
 def test_a_new_program_is_manual_and_needs_confirmation(staff_client):
@@ -58,9 +62,12 @@ def test_staff_set_a_weekly_then_a_monthly_schedule(staff_client, program):
     assert monthly.status_code == 200, monthly.json()
     assert _schedule(program) == ("monthly", None, 31, False)
 
-    assert staff_client.patch(
-        f"/api/v1/programs/{program.id}", {"payout_schedule": "manual"}, content_type="application/json"
-    ).status_code == 200  # fmt: skip
+    assert (
+        staff_client.patch(
+            f"/api/v1/programs/{program.id}", {"payout_schedule": "manual"}, content_type="application/json"
+        ).status_code
+        == 200
+    )
     assert _schedule(program) == ("manual", None, None, False)
 
 

@@ -19,10 +19,18 @@ pytestmark = pytest.mark.django_db
 
 def _conversion(program, external_id: str) -> Conversion:
     return Conversion(
-        program=program, external_id=external_id, event_type="purchase", amount_minor=4990, currency="USD",
-        product_ids=["plan-a", "plan-b"], metadata={"order": {"lines": 2}}, hints={"code": "x"},
-        attribution={"weights": {"1": "1.000000"}}, flags=["self_click"], occurred_at=timezone.now(),
-    )  # fmt: skip
+        program=program,
+        external_id=external_id,
+        event_type="purchase",
+        amount_minor=4990,
+        currency="USD",
+        product_ids=["plan-a", "plan-b"],
+        metadata={"order": {"lines": 2}},
+        hints={"code": "x"},
+        attribution={"weights": {"1": "1.000000"}},
+        flags=["self_click"],
+        occurred_at=timezone.now(),
+    )
 
 
 def test_an_insert_writes_what_the_orm_writes_column_for_column(program):
@@ -52,9 +60,15 @@ def test_an_insert_takes_expressions_for_columns_and_writes_nulls_as_null(progra
     conversion.save()
     aff = factories.affiliate(program)
     commission = Commission(
-        program=program, affiliate=aff, rule=None, base_minor=4990, original_minor=499, amount_minor=499,
-        currency="USD", approvable_at=timezone.now() + timedelta(days=30),
-    )  # fmt: skip
+        program=program,
+        affiliate=aff,
+        rule=None,
+        base_minor=4990,
+        original_minor=499,
+        amount_minor=499,
+        currency="USD",
+        approvable_at=timezone.now() + timedelta(days=30),
+    )
 
     # when
     sql, params = sqlrows.insert(

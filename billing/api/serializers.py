@@ -49,9 +49,23 @@ class PayoutItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PayoutItem
-        fields = ["id", "run", "affiliate", "affiliate_email", "amount", "currency", "status", "attempts",
-                  "failure_code", "failure_message", "stripe_transfer_id", "paid_at", "reversed_at",
-                  "reversal_reason", "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "run",
+            "affiliate",
+            "affiliate_email",
+            "amount",
+            "currency",
+            "status",
+            "attempts",
+            "failure_code",
+            "failure_message",
+            "stripe_transfer_id",
+            "paid_at",
+            "reversed_at",
+            "reversal_reason",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -67,8 +81,19 @@ class PayoutRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PayoutRun
-        fields = ["id", "program", "currency", "status", "total", "missing", "scheduled_for", "created_by",
-                  "created_at", "confirmed_at", "finished_at"]  # fmt: skip
+        fields = [
+            "id",
+            "program",
+            "currency",
+            "status",
+            "total",
+            "missing",
+            "scheduled_for",
+            "created_by",
+            "created_at",
+            "confirmed_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
 
@@ -163,16 +188,20 @@ def _countries() -> frozenset[str]:
 
 class AffiliateChoiceSerializer(serializers.Serializer):
     affiliate = serializers.IntegerField(
-        required=False, min_value=1, max_value=2**63 - 1,
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
         help_text="Your affiliate id in the program; needed only when you are in several programs.",
-    )  # fmt: skip
+    )
 
 
 class OnboardingSerializer(AffiliateChoiceSerializer):
     country = StrictCharField(
-        required=False, min_length=2, max_length=2,
+        required=False,
+        min_length=2,
+        max_length=2,
         help_text="ISO 3166 country of your new Stripe account (default: the platform's); ignored once it exists.",
-    )  # fmt: skip
+    )
 
     def validate_country(self, value: str) -> str:
         code = value.upper()
@@ -191,8 +220,17 @@ class PayoutAccountSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ConnectedAccount
-        fields = ["affiliate", "stripe_account", "country", "details_submitted", "payouts_enabled", "transfers",
-                  "can_receive_transfers", "requirements_due", "disabled_reason"]  # fmt: skip
+        fields = [
+            "affiliate",
+            "stripe_account",
+            "country",
+            "details_submitted",
+            "payouts_enabled",
+            "transfers",
+            "can_receive_transfers",
+            "requirements_due",
+            "disabled_reason",
+        ]
         read_only_fields = fields
 
 
@@ -220,9 +258,23 @@ class MyPayoutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PayoutItem
-        fields = ["id", "run", "program", "affiliate", "amount", "currency", "status", "failure_code",
-                  "failure_message", "stripe_transfer_id", "paid_at", "reversed_at", "reversal_reason", "created_at",
-                  "commissions"]  # fmt: skip
+        fields = [
+            "id",
+            "run",
+            "program",
+            "affiliate",
+            "amount",
+            "currency",
+            "status",
+            "failure_code",
+            "failure_message",
+            "stripe_transfer_id",
+            "paid_at",
+            "reversed_at",
+            "reversal_reason",
+            "created_at",
+            "commissions",
+        ]
         read_only_fields = fields
 
 
@@ -245,8 +297,17 @@ class BankPayoutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BankPayout
-        fields = ["stripe_id", "affiliate", "amount", "currency", "status", "arrival_date", "failure_code",
-                  "failure_message", "updated_at"]  # fmt: skip
+        fields = [
+            "stripe_id",
+            "affiliate",
+            "amount",
+            "currency",
+            "status",
+            "arrival_date",
+            "failure_code",
+            "failure_message",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 

@@ -138,8 +138,11 @@ class PayoutRunViewSet(StripeErrors, mixins.ListModelMixin, mixins.RetrieveModel
         )
         return Response(self._detail(run), status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Confirm a run that waits for confirmation (it is then sent)", request=None,
-                   responses=s.PayoutRunDetailSerializer)  # fmt: skip
+    @extend_schema(
+        summary="Confirm a run that waits for confirmation (it is then sent)",
+        request=None,
+        responses=s.PayoutRunDetailSerializer,
+    )
     @action(detail=True, methods=["post"])
     def confirm(self, request: Request, pk: str) -> Response:
         return Response(self._detail(payouts.payout_run_confirm(run=self.get_object())))
@@ -272,8 +275,11 @@ class FundingViewSet(StripeErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
         )
         return Response(s.FundingSerializer(started).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Ask Stripe whether a funding was paid (credits the balance once)", request=None,
-                   responses={200: s.FundingSerializer, **STRIPE_RESPONSES})  # fmt: skip
+    @extend_schema(
+        summary="Ask Stripe whether a funding was paid (credits the balance once)",
+        request=None,
+        responses={200: s.FundingSerializer, **STRIPE_RESPONSES},
+    )
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, pk: str) -> Response:
         found = self.get_object()
@@ -420,15 +426,29 @@ class MyPayoutsView(APIView):
         return Response(data)
 
 
-MY_PAYOUTS_CSV = ["payout_id", "run", "program", "status", "amount", "currency", "paid_at", "stripe_transfer_id",
-                  "commission_ids", "conversion_ids", "reversed_at", "reversal_reason"]  # fmt: skip
+MY_PAYOUTS_CSV = [
+    "payout_id",
+    "run",
+    "program",
+    "status",
+    "amount",
+    "currency",
+    "paid_at",
+    "stripe_transfer_id",
+    "commission_ids",
+    "conversion_ids",
+    "reversed_at",
+    "reversal_reason",
+]
 
 
 class MyPayoutsCsvView(APIView):
     permission_classes = [IsAffiliate]
 
-    @extend_schema(summary="Your payouts as CSV (one row per payout, newest first)",
-                   responses={(200, "text/csv"): OpenApiTypes.STR})  # fmt: skip
+    @extend_schema(
+        summary="Your payouts as CSV (one row per payout, newest first)",
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
     def get(self, request: Request) -> StreamingHttpResponse:
         items = selectors.payout_items_of_affiliates(affiliate_selectors.affiliate_ids_of(request.user))
 
@@ -436,11 +456,18 @@ class MyPayoutsCsvView(APIView):
             for item in items.iterator(chunk_size=500):
                 covered = list(item.commissions.all())
                 yield [
-                    item.id, item.run_id, item.run.program_id, item.status,
-                    money.format_minor(item.amount_minor, item.currency), item.currency,
-                    item.paid_at.isoformat() if item.paid_at else "", item.stripe_transfer_id,
-                    " ".join(str(c.id) for c in covered), " ".join(str(c.conversion_id) for c in covered),
-                    item.reversed_at.isoformat() if item.reversed_at else "", item.reversal_reason,
-                ]  # fmt: skip
+                    item.id,
+                    item.run_id,
+                    item.run.program_id,
+                    item.status,
+                    money.format_minor(item.amount_minor, item.currency),
+                    item.currency,
+                    item.paid_at.isoformat() if item.paid_at else "",
+                    item.stripe_transfer_id,
+                    " ".join(str(c.id) for c in covered),
+                    " ".join(str(c.conversion_id) for c in covered),
+                    item.reversed_at.isoformat() if item.reversed_at else "",
+                    item.reversal_reason,
+                ]
 
         return csv_response("payouts.csv", MY_PAYOUTS_CSV, rows())

@@ -27,9 +27,23 @@ _ALPHABET = string.ascii_letters + string.digits
 # list depends on country and capabilities, but only "something is due" matters to the platform.
 _ONBOARDING_DUE = ["business_type", "external_account", "tos_acceptance.date", "tos_acceptance.ip"]
 _COUNTRY_CURRENCY = {
-    "US": "usd", "GB": "gbp", "CA": "cad", "AU": "aud", "NZ": "nzd", "CH": "chf", "SE": "sek", "NO": "nok",
-    "DK": "dkk", "PL": "pln", "CZ": "czk", "JP": "jpy", "SG": "sgd", "HK": "hkd", "MX": "mxn", "BR": "brl",
-}  # fmt: skip
+    "US": "usd",
+    "GB": "gbp",
+    "CA": "cad",
+    "AU": "aud",
+    "NZ": "nzd",
+    "CH": "chf",
+    "SE": "sek",
+    "NO": "nok",
+    "DK": "dkk",
+    "PL": "pln",
+    "CZ": "czk",
+    "JP": "jpy",
+    "SG": "sgd",
+    "HK": "hkd",
+    "MX": "mxn",
+    "BR": "brl",
+}
 _EURO_COUNTRIES = frozenset(
     "AT BE CY DE EE ES FI FR GR HR IE IT LT LU LV MT NL PT SI SK".split()  # noqa: SIM905 - a readable list
 )

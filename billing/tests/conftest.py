@@ -44,8 +44,10 @@ def double(stripe_retries: int) -> Iterator[RunningDouble]:
     with running() as d:
         gateway._client.cache_clear()
         with override_settings(
-            STRIPE_SECRET_KEY="sk_test_double_tests", STRIPE_API_BASE=d.url, STRIPE_TIMEOUT_SECONDS=1.0,
+            STRIPE_SECRET_KEY="sk_test_double_tests",
+            STRIPE_API_BASE=d.url,
+            STRIPE_TIMEOUT_SECONDS=1.0,
             STRIPE_MAX_NETWORK_RETRIES=stripe_retries,
-        ):  # fmt: skip
+        ):
             yield d
     gateway._client.cache_clear()

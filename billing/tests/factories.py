@@ -23,9 +23,13 @@ def owed(program: Program, amount: str, affiliate: Affiliate | None = None) -> A
     visitor = uuid.uuid4()
     factories.click(affiliate, visitor=visitor, at=timezone.now() - timedelta(days=1))
     conversion, _ = conversions.conversion_record(
-        program=program, external_id=uuid.uuid4().hex, event_type="purchase", amount=amount,
-        currency=program.currency, visitor_id=visitor,
-    )  # fmt: skip
+        program=program,
+        external_id=uuid.uuid4().hex,
+        event_type="purchase",
+        amount=amount,
+        currency=program.currency,
+        visitor_id=visitor,
+    )
     for commission in Commission.objects.filter(conversion=conversion):
         commissions.commission_set_status(commission=commission, status="approved", by=None)
     return affiliate
@@ -34,9 +38,13 @@ def owed(program: Program, amount: str, affiliate: Affiliate | None = None) -> A
 def onboarded(double_url: str, tenant, affiliate: Affiliate) -> str:
     """The affiliate's connected account, onboarded at the double; its Stripe id."""
     account, _ = connect.onboarding_start(
-        tenant=tenant, affiliate_id=affiliate.id, email="a@example.com", country="US",
-        refresh_url="http://x.localhost/r", return_url="http://x.localhost/ok",
-    )  # fmt: skip
+        tenant=tenant,
+        affiliate_id=affiliate.id,
+        email="a@example.com",
+        country="US",
+        refresh_url="http://x.localhost/r",
+        return_url="http://x.localhost/ok",
+    )
     requests.post(f"{double_url}/_double/accounts/{account.stripe_id}/complete", json={}, timeout=5)
     connect.account_refresh(tenant=tenant, affiliate_id=affiliate.id)
     return account.stripe_id

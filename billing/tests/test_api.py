@@ -112,9 +112,17 @@ def world(reused_tenant, double: RunningDouble) -> World:
         "staff_on_other_host": Client(HTTP_HOST=b_host, HTTP_COOKIE=_cookies(staff)),
     }
     yield World(
-        tenant=a.tenant, host=host, other_host=b_host, program=program, aff=aff, other=other, paid_run=paid_run,
-        waiting_run=waiting_run, funding=started, clients=clients,
-    )  # fmt: skip
+        tenant=a.tenant,
+        host=host,
+        other_host=b_host,
+        program=program,
+        aff=aff,
+        other=other,
+        paid_run=paid_run,
+        waiting_run=waiting_run,
+        funding=started,
+        clients=clients,
+    )
     connection.set_schema_to_public()
 
 
@@ -128,8 +136,19 @@ def _post(client: Client, url: str, body: Any = None):
 
 # --- the permission matrix -------------------------------------------------------------------
 
-ALL = ("anonymous", "affiliate", "other_affiliate", "staff", "key_read", "key_write", "key_track", "key_all",
-       "other_tenant_staff", "other_tenant_key", "staff_on_other_host")  # fmt: skip
+ALL = (
+    "anonymous",
+    "affiliate",
+    "other_affiliate",
+    "staff",
+    "key_read",
+    "key_write",
+    "key_track",
+    "key_all",
+    "other_tenant_staff",
+    "other_tenant_key",
+    "staff_on_other_host",
+)
 
 
 def _expect(allowed: dict[str, int]) -> dict[str, int]:
@@ -243,17 +262,38 @@ def test_staff_make_a_run_that_waits_for_confirmation_then_confirm_it(world):
     run = PayoutRun.objects.get(pk=made.json()["id"])
     item = run.items.get()
     assert made.json() == {
-        "id": run.id, "program": world.program.id, "currency": "USD", "status": "awaiting_confirmation",
-        "total": "5.00", "missing": "0.00", "scheduled_for": None, "created_by": run.created_by_id,
-        "created_at": _iso(run.created_at), "confirmed_at": None, "finished_at": None,
-        "items": [{
-            "id": item.id, "run": run.id, "affiliate": world.aff.id, "affiliate_email": "aff@example.org",
-            "amount": "5.00", "currency": "USD", "status": "pending", "attempts": 0, "failure_code": "",
-            "failure_message": "", "stripe_transfer_id": "", "paid_at": None, "reversed_at": None,
-            "reversal_reason": "", "created_at": _iso(item.created_at),
-        }],
+        "id": run.id,
+        "program": world.program.id,
+        "currency": "USD",
+        "status": "awaiting_confirmation",
+        "total": "5.00",
+        "missing": "0.00",
+        "scheduled_for": None,
+        "created_by": run.created_by_id,
+        "created_at": _iso(run.created_at),
+        "confirmed_at": None,
+        "finished_at": None,
+        "items": [
+            {
+                "id": item.id,
+                "run": run.id,
+                "affiliate": world.aff.id,
+                "affiliate_email": "aff@example.org",
+                "amount": "5.00",
+                "currency": "USD",
+                "status": "pending",
+                "attempts": 0,
+                "failure_code": "",
+                "failure_message": "",
+                "stripe_transfer_id": "",
+                "paid_at": None,
+                "reversed_at": None,
+                "reversal_reason": "",
+                "created_at": _iso(item.created_at),
+            }
+        ],
         "skipped": [{"affiliate": world.other.id, "amount": "3.00", "reason": "below_threshold"}],
-    }  # fmt: skip
+    }
     assert run.created_by.role == "owner"
 
     confirmed = _post(staff, f"/api/v1/payout-runs/{run.id}/confirm")
@@ -309,11 +349,22 @@ def test_items_list_filters_and_detail(world):
     assert [i["id"] for i in of_run] == [paid.id] and [i["id"] for i in by_status] == [pending.id]
     assert of_other == []
     assert detail == {
-        "id": paid.id, "run": world.paid_run.id, "affiliate": world.aff.id, "affiliate_email": "aff@example.org",
-        "amount": "10.00", "currency": "USD", "status": "paid", "attempts": 1, "failure_code": "",
-        "failure_message": "", "stripe_transfer_id": paid.stripe_transfer_id, "paid_at": _iso(paid.paid_at),
-        "reversed_at": None, "reversal_reason": "", "created_at": _iso(paid.created_at),
-    }  # fmt: skip
+        "id": paid.id,
+        "run": world.paid_run.id,
+        "affiliate": world.aff.id,
+        "affiliate_email": "aff@example.org",
+        "amount": "10.00",
+        "currency": "USD",
+        "status": "paid",
+        "attempts": 1,
+        "failure_code": "",
+        "failure_message": "",
+        "stripe_transfer_id": paid.stripe_transfer_id,
+        "paid_at": _iso(paid.paid_at),
+        "reversed_at": None,
+        "reversal_reason": "",
+        "created_at": _iso(paid.created_at),
+    }
 
 
 @pytest.mark.parametrize(
@@ -351,8 +402,10 @@ def test_staff_reverse_a_paid_item_and_the_affiliate_sees_why(world, double):
     assert reversed_.status_code == 200, reversed_.content
     body = reversed_.json()
     assert (body["status"], body["reversal_reason"], body["reversed_at"] is not None) == (
-        "reversed", "Orders were fraudulent.", True,
-    )  # fmt: skip
+        "reversed",
+        "Orders were fraudulent.",
+        True,
+    )
     assert (again.status_code, again.json()["error"]["code"]) == (409, "already_reversed")
     assert staff.get("/api/v1/ledger").json() == {"balances": [{"currency": "USD", "balance": "50.00"}]}
     assert set(Commission.objects.filter(payout_item=paid).values_list("status", flat=True)) == {"reversed"}
@@ -406,13 +459,19 @@ def test_ledger_balance_and_entries_newest_first(world):
 
     assert balance == {"balances": [{"currency": "USD", "balance": "40.00"}]}
     assert [(e["kind"], e["amount"], e["currency"]) for e in listed["results"]] == [
-        ("transfer", "-10.00", "USD"), ("funding", "50.00", "USD"),
-    ]  # fmt: skip
+        ("transfer", "-10.00", "USD"),
+        ("funding", "50.00", "USD"),
+    ]
     assert listed["results"][0] == {
-        "id": entries[0].id, "kind": "transfer", "amount": "-10.00", "currency": "USD",
-        "reference": entries[0].reference, "stripe_id": "", "memo": entries[0].memo,
+        "id": entries[0].id,
+        "kind": "transfer",
+        "amount": "-10.00",
+        "currency": "USD",
+        "reference": entries[0].reference,
+        "stripe_id": "",
+        "memo": entries[0].memo,
         "created_at": _iso(entries[0].created_at),
-    }  # fmt: skip
+    }
     assert [e["kind"] for e in transfers] == ["transfer"] and in_eur == []
 
 
@@ -425,9 +484,14 @@ def test_funding_through_checkout_credits_the_balance_once(world, double):
     body = started.json()
     made = Funding.objects.get(pk=body["id"])
     assert body == {
-        "id": made.id, "amount": "250.00", "currency": "USD", "status": "open", "url": made.url,
-        "created_at": _iso(made.created_at), "paid_at": None,
-    }  # fmt: skip
+        "id": made.id,
+        "amount": "250.00",
+        "currency": "USD",
+        "status": "open",
+        "url": made.url,
+        "created_at": _iso(made.created_at),
+        "paid_at": None,
+    }
     assert made.url.startswith(double.url) and made.created_by.role == "owner"
 
     # the business pays on Stripe's page and comes back to the console on this tenant's host
@@ -545,11 +609,16 @@ def test_an_affiliate_sets_up_its_payout_account(world, double):
     assert account.country == "DE"
     status = client.get("/api/v1/payout-account").json()
     assert status == {
-        "affiliate": world.other.id, "stripe_account": account.stripe_id, "country": "DE",
-        "details_submitted": False, "payouts_enabled": False, "transfers": account.transfers,
-        "can_receive_transfers": False, "requirements_due": account.requirements_due,
+        "affiliate": world.other.id,
+        "stripe_account": account.stripe_id,
+        "country": "DE",
+        "details_submitted": False,
+        "payouts_enabled": False,
+        "transfers": account.transfers,
+        "can_receive_transfers": False,
+        "requirements_due": account.requirements_due,
         "disabled_reason": account.disabled_reason,
-    }  # fmt: skip
+    }
     assert _post(client, "/api/v1/payout-account/dashboard-link").json()["error"]["code"] == "not_onboarded"
 
     # the affiliate finishes Stripe's pages and comes back
@@ -626,35 +695,76 @@ def test_an_affiliate_sees_its_own_payouts_with_their_commissions(world):
     def row(item: PayoutItem) -> dict[str, Any]:
         [commission] = Commission.objects.filter(payout_item=item)
         return {
-            "id": item.id, "run": item.run_id, "program": world.program.id, "affiliate": world.aff.id,
-            "amount": money(item), "currency": "USD", "status": item.status, "failure_code": "",
-            "failure_message": "", "stripe_transfer_id": item.stripe_transfer_id, "paid_at": _iso(item.paid_at),
-            "reversed_at": None, "reversal_reason": "", "created_at": _iso(item.created_at),
-            "commissions": [{"id": commission.id, "conversion": commission.conversion_id, "kind": "commission",
-                             "amount": money(item)}],
-        }  # fmt: skip
+            "id": item.id,
+            "run": item.run_id,
+            "program": world.program.id,
+            "affiliate": world.aff.id,
+            "amount": money(item),
+            "currency": "USD",
+            "status": item.status,
+            "failure_code": "",
+            "failure_message": "",
+            "stripe_transfer_id": item.stripe_transfer_id,
+            "paid_at": _iso(item.paid_at),
+            "reversed_at": None,
+            "reversal_reason": "",
+            "created_at": _iso(item.created_at),
+            "commissions": [
+                {
+                    "id": commission.id,
+                    "conversion": commission.conversion_id,
+                    "kind": "commission",
+                    "amount": money(item),
+                }
+            ],
+        }
 
-    assert mine == {"count": 2, "next": None, "previous": None, "results": [row(pending), row(paid)],
-                    "rolled_over": [], "bank_payouts": []}  # fmt: skip
+    assert mine == {
+        "count": 2,
+        "next": None,
+        "previous": None,
+        "results": [row(pending), row(paid)],
+        "rolled_over": [],
+        "bank_payouts": [],
+    }
 
 
 def test_an_affiliate_sees_when_its_money_reached_the_bank_and_no_one_elses(world):
     # given Stripe's payout.* reports for both affiliates (what billing.webhooks stores)
     mine = BankPayout.objects.create(
-        stripe_id="po_mine", affiliate=world.aff, account="acct_mine", amount_minor=8_000, currency="USD",
-        status="paid", arrival_date=date(2026, 11, 20),
-    )  # fmt: skip
+        stripe_id="po_mine",
+        affiliate=world.aff,
+        account="acct_mine",
+        amount_minor=8_000,
+        currency="USD",
+        status="paid",
+        arrival_date=date(2026, 11, 20),
+    )
     BankPayout.objects.create(
-        stripe_id="po_theirs", affiliate=world.other, account="acct_theirs", amount_minor=300, currency="USD",
-        status="failed", failure_code="account_closed",
-    )  # fmt: skip
+        stripe_id="po_theirs",
+        affiliate=world.other,
+        account="acct_theirs",
+        amount_minor=300,
+        currency="USD",
+        status="failed",
+        failure_code="account_closed",
+    )
 
     seen = world.clients["affiliate"].get("/api/v1/my/payouts").json()["bank_payouts"]
 
-    assert seen == [{
-        "stripe_id": "po_mine", "affiliate": world.aff.id, "amount": "80.00", "currency": "USD", "status": "paid",
-        "arrival_date": "2026-11-20", "failure_code": "", "failure_message": "", "updated_at": _iso(mine.updated_at),
-    }]  # fmt: skip
+    assert seen == [
+        {
+            "stripe_id": "po_mine",
+            "affiliate": world.aff.id,
+            "amount": "80.00",
+            "currency": "USD",
+            "status": "paid",
+            "arrival_date": "2026-11-20",
+            "failure_code": "",
+            "failure_message": "",
+            "updated_at": _iso(mine.updated_at),
+        }
+    ]
     theirs = world.clients["other_affiliate"].get("/api/v1/my/payouts").json()["bank_payouts"]
     assert [(b["stripe_id"], b["status"]) for b in theirs] == [("po_theirs", "failed")]
 
@@ -667,15 +777,24 @@ def test_an_affiliate_sees_why_it_rolled_over_and_never_anothers_payouts(world):
     theirs = world.clients["other_affiliate"].get("/api/v1/my/payouts").json()
 
     assert theirs == {
-        "count": 0, "next": None, "previous": None, "results": [],
-        "rolled_over": [{
-            "affiliate": world.other.id, "program": world.program.id, "run": world.waiting_run.id,
-            "run_created_at": _iso(world.waiting_run.created_at), "amount": "3.00", "currency": "USD",
-            "reason": "below_threshold",
-            "message": "What you are owed is below the program's payout threshold of 5.00 USD.",
-        }],
+        "count": 0,
+        "next": None,
+        "previous": None,
+        "results": [],
+        "rolled_over": [
+            {
+                "affiliate": world.other.id,
+                "program": world.program.id,
+                "run": world.waiting_run.id,
+                "run_created_at": _iso(world.waiting_run.created_at),
+                "amount": "3.00",
+                "currency": "USD",
+                "reason": "below_threshold",
+                "message": "What you are owed is below the program's payout threshold of 5.00 USD.",
+            }
+        ],
         "bank_payouts": [],
-    }  # fmt: skip
+    }
     csv_body = b"".join(world.clients["other_affiliate"].get("/api/v1/my/payouts.csv").streaming_content)
     assert csv_body.decode() == HEADER
 

@@ -20,9 +20,13 @@ from billing.stripe_double import RunningDouble
 def _start(tenant, affiliate_id: int = 7):
     host = f"http://{tenant.slug}.localhost:8000"
     return services.onboarding_start(
-        tenant=tenant, affiliate_id=affiliate_id, email="aff@example.com", country="DE",
-        refresh_url=f"{host}/payouts/onboarding/refresh", return_url=f"{host}/payouts/onboarding/return",
-    )  # fmt: skip
+        tenant=tenant,
+        affiliate_id=affiliate_id,
+        email="aff@example.com",
+        country="DE",
+        refresh_url=f"{host}/payouts/onboarding/refresh",
+        return_url=f"{host}/payouts/onboarding/return",
+    )
 
 
 def _accounts_at(double: RunningDouble) -> int:
@@ -91,8 +95,11 @@ def test_accounts_never_cross_tenants(double, reused_tenant):
     assert theirs.stripe_id != mine.stripe_id and _accounts_at(double) == 2
 
     # and a report whose metadata names another tenant changes nothing
-    forged = {**gateway.account_retrieve(mine.stripe_id), "payouts_enabled": True,
-              "metadata": {"tenant": second.schema_name, "affiliate_id": "7"}}  # fmt: skip
+    forged = {
+        **gateway.account_retrieve(mine.stripe_id),
+        "payouts_enabled": True,
+        "metadata": {"tenant": second.schema_name, "affiliate_id": "7"},
+    }
     services.account_apply(stripe_account=forged, as_of=int(time.time()) + 60)
     mine.refresh_from_db()
     assert (mine.tenant_id, mine.payouts_enabled) == (first.pk, False)

@@ -15,9 +15,11 @@ pytestmark = pytest.mark.django_db
 
 def _start(amount: int = 25_000) -> Funding:
     return funding.funding_start(
-        amount_minor=amount, currency="usd", success_url="http://acme.localhost/funded",
+        amount_minor=amount,
+        currency="usd",
+        success_url="http://acme.localhost/funded",
         cancel_url="http://acme.localhost/cancelled",
-    )  # fmt: skip
+    )
 
 
 def _pay(session_url: str) -> requests.Response:

@@ -21,9 +21,13 @@ def _account(double: RunningDouble, *, complete: bool = True) -> str:
 
 def _transfer(destination: str, key: str = "item-1", amount: int = 1234):
     return gateway.transfer_create(
-        amount_minor=amount, currency="EUR", destination=destination, transfer_group="run-1",
-        metadata={"tenant": "acme", "item": "1"}, idempotency_key=key,
-    )  # fmt: skip
+        amount_minor=amount,
+        currency="EUR",
+        destination=destination,
+        transfer_group="run-1",
+        metadata={"tenant": "acme", "item": "1"},
+        idempotency_key=key,
+    )
 
 
 def _transfers(double: RunningDouble) -> int:
@@ -115,9 +119,14 @@ def test_a_reversal_and_a_checkout_session_and_links(double):
     )
     login = gateway.login_link_create(account_id=destination)
     session = gateway.checkout_session_create(
-        amount_minor=50_000, currency="EUR", product_name="Payout funds", success_url="http://acme.localhost/s",
-        cancel_url="http://acme.localhost/c", metadata={"tenant": "acme"}, idempotency_key="fund-1",
-    )  # fmt: skip
+        amount_minor=50_000,
+        currency="EUR",
+        product_name="Payout funds",
+        success_url="http://acme.localhost/s",
+        cancel_url="http://acme.localhost/c",
+        metadata={"tenant": "acme"},
+        idempotency_key="fund-1",
+    )
 
     assert (reversal.amount, reversal.transfer) == (234, transfer.id)
     assert link.url.startswith(double.url) and login.url.startswith(double.url)

@@ -60,8 +60,10 @@ def test_a_run_pays_who_is_owed_enough_and_rolls_the_rest_over_with_the_reason(d
     assert set(Commission.objects.filter(affiliate=below).values_list("status", "payout_item")) == {("approved", None)}
     [transfer] = _transfers(double)
     assert (transfer["amount"], transfer["destination"], transfer["transfer_group"]) == (
-        7000, destination, f"{tenant.schema_name}-payout-run-{run.pk}",
-    )  # fmt: skip
+        7000,
+        destination,
+        f"{tenant.schema_name}-payout-run-{run.pk}",
+    )
     assert transfer["metadata"] == {"tenant": tenant.schema_name, "run": str(run.pk), "item": str(item.pk)}
     assert selectors.ledger_balance(currency="USD") == 100_000 - 7000
     assert _reconciled() == []
@@ -231,8 +233,16 @@ def test_a_permanent_refusal_fails_the_item_and_releases_funds_and_commissions(d
     payout_factories.onboarded(double.url, tenant, affiliate)
     payout_factories.fund(100_000)
     run = payouts.payout_run_create(program=program)
-    double.faults({"method": "POST", "path": "/v1/transfers", "mode": "error", "status": 400,
-                   "code": "account_invalid", "message": "The account cannot receive transfers."})  # fmt: skip
+    double.faults(
+        {
+            "method": "POST",
+            "path": "/v1/transfers",
+            "mode": "error",
+            "status": 400,
+            "code": "account_invalid",
+            "message": "The account cannot receive transfers.",
+        }
+    )
 
     run = payouts.payout_run_execute(run=run)
 
@@ -316,9 +326,13 @@ def test_reconciliation_reports_a_stray_transfer_and_a_paid_item_stripe_does_not
     # when someone sends a transfer in this tenant's name outside any item, and an item claims a
     # transfer Stripe never made
     stray = gateway.transfer_create(
-        amount_minor=100, currency="USD", destination=destination, transfer_group="manual",
-        metadata={"tenant": tenant.schema_name, "item": "999"}, idempotency_key="stray",
-    )  # fmt: skip
+        amount_minor=100,
+        currency="USD",
+        destination=destination,
+        transfer_group="manual",
+        metadata={"tenant": tenant.schema_name, "item": "999"},
+        idempotency_key="stray",
+    )
     real = run.items.get().stripe_transfer_id
     PayoutItem.objects.filter(run=run).update(stripe_transfer_id="tr_missing")
 

@@ -29,8 +29,9 @@ def _paid_item(double: RunningDouble, tenant, program) -> PayoutItem:
 
 
 def _transfer(double: RunningDouble, transfer_id: str) -> dict:
-    [found] = [t for t in requests.get(f"{double.url}/_double/state", timeout=5).json()["transfers"]
-               if t["id"] == transfer_id]  # fmt: skip
+    [found] = [
+        t for t in requests.get(f"{double.url}/_double/state", timeout=5).json()["transfers"] if t["id"] == transfer_id
+    ]
     return found
 
 
@@ -165,8 +166,13 @@ def test_a_partial_reversal_in_the_dashboard_credits_what_came_back_and_staff_re
 def test_a_transfer_that_is_not_the_items_is_refused(double, shop):
     tenant, program = shop
     item = _paid_item(double, tenant, program)
-    other = reversals.TransferState(id="tr_other", amount_minor=8_000, amount_reversed_minor=8_000, currency="USD",
-                                    reversals=(reversals.Reversal("trr_x", 8_000, "USD"),))  # fmt: skip
+    other = reversals.TransferState(
+        id="tr_other",
+        amount_minor=8_000,
+        amount_reversed_minor=8_000,
+        currency="USD",
+        reversals=(reversals.Reversal("trr_x", 8_000, "USD"),),
+    )
 
     with pytest.raises(BillingError, match="not this item's"):
         reversals.reversal_record(item_id=item.pk, transfer=other)

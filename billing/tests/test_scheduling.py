@@ -24,9 +24,14 @@ def _owed_with_account(tenant, program, amount: str = "800.00") -> Affiliate:
     affiliate = payout_factories.owed(program, amount)
     # The account as onboarding leaves it (billing/tests/test_connect.py covers getting there).
     ConnectedAccount.objects.create(
-        stripe_id=f"acct_sched_{tenant.pk}_{affiliate.pk}", tenant=tenant, affiliate_id=affiliate.pk, country="US",
-        details_submitted=True, payouts_enabled=True, transfers=ConnectedAccount.Transfers.ACTIVE,
-    )  # fmt: skip
+        stripe_id=f"acct_sched_{tenant.pk}_{affiliate.pk}",
+        tenant=tenant,
+        affiliate_id=affiliate.pk,
+        country="US",
+        details_submitted=True,
+        payouts_enabled=True,
+        transfers=ConnectedAccount.Transfers.ACTIVE,
+    )
     return affiliate
 
 

@@ -981,12 +981,21 @@ def test_command_line_serves_until_terminated_and_writes_its_state(tmp_path: Pat
     port = _free_port()
     state_file = tmp_path / "state.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "billing.stripe_double", "--port", str(port), "--state-file", str(state_file),
-         "--balance", "usd=777"],
+        [
+            sys.executable,
+            "-m",
+            "billing.stripe_double",
+            "--port",
+            str(port),
+            "--state-file",
+            str(state_file),
+            "--balance",
+            "usd=777",
+        ],
         cwd=PROJECT_ROOT,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
         stderr=subprocess.PIPE,
-    )  # fmt: skip
+    )
     try:
         wait_until(lambda: _answers(f"http://127.0.0.1:{port}/_double/health"))
         client = stripe.StripeClient(API_KEY, base_addresses={"api": f"http://127.0.0.1:{port}"})
@@ -1166,8 +1175,20 @@ def test_checkout_modes_and_prices_the_double_does_not_model_are_refused_plainly
 
 
 def test_command_line_options():
-    argv = ["--port", "0", "--latency-ms", "50", "--balance", "usd=5", "--balance", "EUR=7",
-            "--webhook-url", "http://127.0.0.1:8000/stripe/webhook/", "--webhook-secret", "whsec_x"]  # fmt: skip
+    argv = [
+        "--port",
+        "0",
+        "--latency-ms",
+        "50",
+        "--balance",
+        "usd=5",
+        "--balance",
+        "EUR=7",
+        "--webhook-url",
+        "http://127.0.0.1:8000/stripe/webhook/",
+        "--webhook-secret",
+        "whsec_x",
+    ]
 
     options = main_module.parse(argv)
 

@@ -97,9 +97,13 @@ def _applied() -> list[tuple[str, str]]:
 
 def _account(double: RunningDouble, tenant, affiliate) -> str:
     account, _ = onboarding_start(
-        tenant=tenant, affiliate_id=affiliate.id, email="a@example.com", country="US",
-        refresh_url="http://x.localhost/r", return_url="http://x.localhost/ok",
-    )  # fmt: skip
+        tenant=tenant,
+        affiliate_id=affiliate.id,
+        email="a@example.com",
+        country="US",
+        refresh_url="http://x.localhost/r",
+        return_url="http://x.localhost/ok",
+    )
     return account.stripe_id
 
 
@@ -112,8 +116,10 @@ def test_endpoints_are_made_from_settings_and_keep_their_url(endpoints):
 
     platform, connect = endpoints["platform"], endpoints["connect"]
     assert (platform.secret, connect.secret) == (SECRET, CONNECT_SECRET)
-    assert platform.url == f"http://{settings.PLATFORM_DOMAIN}:{settings.PLATFORM_PORT}/stripe/webhook/" \
-        f"{platform.djstripe_uuid}/"  # fmt: skip
+    assert (
+        platform.url == f"http://{settings.PLATFORM_DOMAIN}:{settings.PLATFORM_PORT}/stripe/webhook/"
+        f"{platform.djstripe_uuid}/"
+    )
     assert (again["platform"].url, again["connect"].url) == (platform.url, connect.url)
     assert platform.djstripe_uuid != connect.djstripe_uuid
     assert "transfer.reversed" in platform.enabled_events and "payout.paid" in connect.enabled_events
@@ -170,10 +176,12 @@ def test_with_debug_on_an_event_signed_with_a_secret_of_its_own_choosing_is_not_
 
     with override_settings(DEBUG=True):
         response = Client(HTTP_HOST=settings.PLATFORM_DOMAIN).post(
-            urlsplit(webhooks.webhook_endpoints_ensure()["connect"].url).path, data=payload,
-            content_type="application/json", HTTP_X_DJSTRIPE_WEBHOOK_SECRET="whsec_mine",
+            urlsplit(webhooks.webhook_endpoints_ensure()["connect"].url).path,
+            data=payload,
+            content_type="application/json",
+            HTTP_X_DJSTRIPE_WEBHOOK_SECRET="whsec_mine",
             HTTP_STRIPE_SIGNATURE=signature_header(payload, "whsec_mine", int(time.time())),
-        )  # fmt: skip
+        )
     connection.set_tenant(tenant)
 
     assert response.status_code == 200  # dj-stripe accepted it; we did not apply it
@@ -182,8 +190,14 @@ def test_with_debug_on_an_event_signed_with_a_secret_of_its_own_choosing_is_not_
 
 @pytest.mark.django_db
 def test_an_unknown_event_type_is_answered_200_and_ignored(shop, deliver):
-    event = {"id": "evt_unknown", "object": "event", "type": "customer.created", "created": int(time.time()),
-             "livemode": False, "data": {"object": {"id": "cus_1", "object": "customer"}}}  # fmt: skip
+    event = {
+        "id": "evt_unknown",
+        "object": "event",
+        "type": "customer.created",
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {"object": {"id": "cus_1", "object": "customer"}},
+    }
 
     response = deliver(event)
 
@@ -338,9 +352,11 @@ def test_a_reversal_made_in_the_dashboard_arriving_before_the_transfer_is_applie
     tenant, program = shop
     item = _sending_item(double, tenant, program, monkeypatch)
     gateway.transfer_reversal_create(
-        transfer_id=_events(double, "transfer.created")[0]["data"]["object"]["id"], amount_minor=None,
-        metadata={}, idempotency_key="dashboard",
-    )  # fmt: skip
+        transfer_id=_events(double, "transfer.created")[0]["data"]["object"]["id"],
+        amount_minor=None,
+        metadata={},
+        idempotency_key="dashboard",
+    )
     [created] = _events(double, "transfer.created")
     [reversed_event] = _events(double, "transfer.reversed")
 
@@ -475,9 +491,11 @@ def test_the_same_event_delivered_twice_at_once_is_applied_once(double, make_ten
         try:
             barrier.wait(timeout=10)
             response = Client(HTTP_HOST=settings.PLATFORM_DOMAIN).post(
-                path, data=payload, content_type="application/json",
+                path,
+                data=payload,
+                content_type="application/json",
                 HTTP_STRIPE_SIGNATURE=signature_header(payload, SECRET, int(time.time())),
-            )  # fmt: skip
+            )
             statuses.append(response.status_code)
         finally:
             connection.close()
@@ -516,8 +534,12 @@ def test_bank_payouts_show_arrival_and_never_move_back(double, shop, deliver):
 
     [bank] = BankPayout.objects.all()
     assert (bank.stripe_id, bank.affiliate_id, bank.status, bank.amount_minor, bank.currency) == (
-        paid["data"]["object"]["id"], affiliate.id, "paid", 8_000, "USD",
-    )  # fmt: skip
+        paid["data"]["object"]["id"],
+        affiliate.id,
+        "paid",
+        8_000,
+        "USD",
+    )
     assert bank.arrival_date is not None and bank.event_created == paid["created"]
     assert sorted(t for _, t in _applied()) == ["payout.created", "payout.paid"]
 
@@ -571,7 +593,10 @@ def test_the_double_delivers_to_the_live_endpoint_and_everything_is_applied(doub
     deliveries = double.deliveries()
     assert deliveries and {d.status for d in deliveries} == {200}
     assert {d.event_type for d in deliveries} >= {
-        "account.updated", "checkout.session.completed", "transfer.created", "transfer.reversed",
-    }  # fmt: skip
+        "account.updated",
+        "checkout.session.completed",
+        "transfer.created",
+        "transfer.reversed",
+    }
     assert AppliedEvent.objects.filter(type="transfer.created", tenant=tenant).count() == 1
     connection.set_schema_to_public()

@@ -32,9 +32,15 @@ def test_an_invalidation_published_by_another_process_evicts_the_local_route(mak
         "import django; django.setup(); from tenants.selectors import tenant_routes_forget; "
         f"tenant_routes_forget(hosts=[{host!r}])"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env={
-        **__import__("os").environ, "DJANGO_SETTINGS_MODULE": "config.settings",
-    })  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        check=True,
+        env={
+            **__import__("os").environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        },
+    )
 
     deadline = time.monotonic() + 5
     while routes.get(host) is not None and time.monotonic() < deadline:

@@ -205,10 +205,25 @@ def _gunicorn(
     workers = workers or WORKERS
     port = _free_port()
     proc = subprocess.Popen(
-        [PY, "-m", "gunicorn", "config.wsgi", "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
-         "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", *(extra or [])],
-        cwd=ROOT, env=env, start_new_session=True,
-    )  # fmt: skip
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--config",
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            *(extra or []),
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     try:
         _wait_for(port, host)
         yield port
@@ -225,13 +240,30 @@ def _celery_worker_and_beat(env: dict[str, str]) -> Iterator[None]:
     with tempfile.TemporaryDirectory(prefix="bench-beat-") as tmp:
         worker = subprocess.Popen(
             [PY, "-m", "celery", "--quiet", "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency", "2"],
-            cwd=ROOT, env=env, start_new_session=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
         beat = subprocess.Popen(
-            [PY, "-m", "celery", "--quiet", "-A", "config", "beat", "--loglevel", "WARNING",
-             "-S", "tenants.scheduler.ActiveTenantScheduler", "-s", str(Path(tmp) / "schedule")],
-            cwd=ROOT, env=env, start_new_session=True,
-        )  # fmt: skip
+            [
+                PY,
+                "-m",
+                "celery",
+                "--quiet",
+                "-A",
+                "config",
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "-S",
+                "tenants.scheduler.ActiveTenantScheduler",
+                "-s",
+                str(Path(tmp) / "schedule"),
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
         try:
             yield
         finally:
@@ -312,8 +344,18 @@ def _wrk(
     """One wrk run. Without `script_args`, any non-2xx/3xx response is an error; with them,
     tests/bench/wrk_requests.lua builds the requests and counts responses whose status is not
     the expected one (`unexpected`), which the caller judges."""
-    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
-               "-H", f"Host: {host}"]  # fmt: skip
+    command = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+        "-H",
+        f"Host: {host}",
+    ]
     for header in headers:
         command += ["-H", header]
     if script_args is not None:
@@ -507,40 +549,76 @@ def _payouts_data(tenant: Any, double: Any, *, affiliates: int, amount_minor: in
         batch_size=2000,
     )
     members = Affiliate.objects.bulk_create(
-        [Affiliate(program=program, user=u, status=Affiliate.Status.APPROVED, code=f"payee{i}")
-         for i, u in enumerate(users)],
+        [
+            Affiliate(program=program, user=u, status=Affiliate.Status.APPROVED, code=f"payee{i}")
+            for i, u in enumerate(users)
+        ],
         batch_size=2000,
-    )  # fmt: skip
+    )
     conversions = Conversion.objects.bulk_create(
-        [Conversion(program=program, external_id=f"order-{i}", event_type="purchase", amount_minor=amount_minor * 10,
-                    currency="USD", occurred_at=now - timedelta(days=40)) for i in range(affiliates)],
+        [
+            Conversion(
+                program=program,
+                external_id=f"order-{i}",
+                event_type="purchase",
+                amount_minor=amount_minor * 10,
+                currency="USD",
+                occurred_at=now - timedelta(days=40),
+            )
+            for i in range(affiliates)
+        ],
         batch_size=2000,
-    )  # fmt: skip
+    )
     Commission.objects.bulk_create(
-        [Commission(program=program, conversion=c, affiliate=a, base_minor=amount_minor * 10,
-                    original_minor=amount_minor, amount_minor=amount_minor, currency="USD",
-                    status=Commission.Status.APPROVED, approvable_at=now - timedelta(days=10))
-         for c, a in zip(conversions, members, strict=True)],
+        [
+            Commission(
+                program=program,
+                conversion=c,
+                affiliate=a,
+                base_minor=amount_minor * 10,
+                original_minor=amount_minor,
+                amount_minor=amount_minor,
+                currency="USD",
+                status=Commission.Status.APPROVED,
+                approvable_at=now - timedelta(days=10),
+            )
+            for c, a in zip(conversions, members, strict=True)
+        ],
         batch_size=2000,
-    )  # fmt: skip
+    )
     accounts = []
     for member in members:
         account = double.state.account_create(
-            {"type": "express", "country": "US", "email": member.user.email,
-             "metadata": {"tenant": tenant.schema_name, "affiliate_id": str(member.pk)},
-             "capabilities": {"transfers": {"requested": "true"}}},
+            {
+                "type": "express",
+                "country": "US",
+                "email": member.user.email,
+                "metadata": {"tenant": tenant.schema_name, "affiliate_id": str(member.pk)},
+                "capabilities": {"transfers": {"requested": "true"}},
+            },
             RequestInfo(),
-        )  # fmt: skip
+        )
         double.state.account_complete(account["id"])
-        accounts.append(ConnectedAccount(
-            stripe_id=account["id"], tenant=tenant, affiliate_id=member.pk, country="US", details_submitted=True,
-            payouts_enabled=True, transfers=ConnectedAccount.Transfers.ACTIVE, synced_at=int(time.time()),
-        ))  # fmt: skip
+        accounts.append(
+            ConnectedAccount(
+                stripe_id=account["id"],
+                tenant=tenant,
+                affiliate_id=member.pk,
+                country="US",
+                details_submitted=True,
+                payouts_enabled=True,
+                transfers=ConnectedAccount.Transfers.ACTIVE,
+                synced_at=int(time.time()),
+            )
+        )
     ConnectedAccount.objects.bulk_create(accounts, batch_size=2000)
     billing_services.ledger_post(
-        kind=LedgerEntry.Kind.FUNDING, currency="USD", amount_minor=affiliates * amount_minor,
-        reference=f"bench:{uuid.uuid4()}", memo="Bench funding",
-    )  # fmt: skip
+        kind=LedgerEntry.Kind.FUNDING,
+        currency="USD",
+        amount_minor=affiliates * amount_minor,
+        reference=f"bench:{uuid.uuid4()}",
+        memo="Bench funding",
+    )
     _analyze("affiliates_commission", "affiliates_affiliate", "billing_connect_connectedaccount")
     return program
 
@@ -697,9 +775,15 @@ def bench_clicks(seconds: int = 10, connections: int = 16, rounds: int = 3, drai
                 if name == "clicks":
                     sampler.start()
                 result = _wrk(
-                    ports[name], loads[name]["host"], duration, connections, path=loads[name]["path"], threads=2,
-                    headers=(f"User-Agent: {BROWSER_AGENT}",), script_args=["302", "visitors"],
-                )  # fmt: skip
+                    ports[name],
+                    loads[name]["host"],
+                    duration,
+                    connections,
+                    path=loads[name]["path"],
+                    threads=2,
+                    headers=(f"User-Agent: {BROWSER_AGENT}",),
+                    script_args=["302", "visitors"],
+                )
                 stop.set()
                 if name == "clicks":
                     sampler.join()
@@ -801,9 +885,13 @@ def bench_conversions(
             links = dict(Link.objects.filter(slug="").values_list("affiliate_id", "id"))
             now = timezone.now()
             _clicks_insert(
-                program_id=program.id, targets=[(a.id, links[a.id]) for a in members], count=clicks,
-                visitors=visitors, since=now - timedelta(days=20), until=now - timedelta(minutes=1),
-            )  # fmt: skip
+                program_id=program.id,
+                targets=[(a.id, links[a.id]) for a in members],
+                count=clicks,
+                visitors=visitors,
+                since=now - timedelta(days=20),
+                until=now - timedelta(minutes=1),
+            )
             _analyze("affiliates_click")
             window_start = now - timedelta(days=program.cookie_window_days)
             in_window = Click.objects.filter(created_at__gte=window_start).count()
@@ -812,18 +900,37 @@ def bench_conversions(
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         run_id = secrets.token_hex(3)
         with _gunicorn(_production_env(CELERY_QUEUE=f"bench-{tenant.slug}"), host) as port:
-            status, body = _probe(port, host, "POST", "/api/v1/conversions", headers, json.dumps({
-                "external_id": f"probe-{run_id}", "event_type": "purchase", "amount": "49.90", "currency": "USD",
-                "visitor_id": "00000000-0000-4000-8000-000000000001", "customer_id": f"probe-{run_id}"}))  # fmt: skip
+            status, body = _probe(
+                port,
+                host,
+                "POST",
+                "/api/v1/conversions",
+                headers,
+                json.dumps(
+                    {
+                        "external_id": f"probe-{run_id}",
+                        "event_type": "purchase",
+                        "amount": "49.90",
+                        "currency": "USD",
+                        "visitor_id": "00000000-0000-4000-8000-000000000001",
+                        "customer_id": f"probe-{run_id}",
+                    }
+                ),
+            )
             if status != 201:
                 raise RuntimeError(f"POST /api/v1/conversions answered {status} (expected 201): {body[:500]}")
 
             def load(duration: int, tag: str) -> dict[str, Any]:
                 return _wrk(
-                    port, host, duration, connections, path="/api/v1/conversions", threads=2,
+                    port,
+                    host,
+                    duration,
+                    connections,
+                    path="/api/v1/conversions",
+                    threads=2,
                     headers=tuple(f"{k}: {v}" for k, v in headers.items()),
                     script_args=["201", "conversions", f"{run_id}{tag}", str(visitors)],
-                )  # fmt: skip
+                )
 
             load(3, "w")  # warm-up: connections, caches
             result = load(seconds, "m")
@@ -889,39 +996,79 @@ def _stats_data(program: Any, affiliate: Any, links: list[int], *, clicks: int, 
 
     now = timezone.now()
     since = datetime.combine(now.date() - timedelta(days=days - 1), datetime.min.time(), tzinfo=UTC)
-    referrers = ("", "https://news.example.net/story", "https://blog.example.org/review", "https://www.google.com/",
-                 "https://t.co/abc", "https://forum.example.com/thread/1")  # fmt: skip
+    referrers = (
+        "",
+        "https://news.example.net/story",
+        "https://blog.example.org/review",
+        "https://www.google.com/",
+        "https://t.co/abc",
+        "https://forum.example.com/thread/1",
+    )
     _clicks_insert(
-        program_id=program.id, targets=[(affiliate.id, link) for link in links], count=clicks,
-        visitors=clicks // 4, since=since, until=now, referrers=referrers,
-    )  # fmt: skip
+        program_id=program.id,
+        targets=[(affiliate.id, link) for link in links],
+        count=clicks,
+        visitors=clicks // 4,
+        since=since,
+        until=now,
+        referrers=referrers,
+    )
     rule = program.rules.first()
     span = now - since
     rows = []
     for i in range(conversions):
         at = since + span * (i / conversions)
-        rows.append(Conversion(
-            program=program, external_id=f"order-{i}", event_type="purchase", amount_minor=4990, currency="USD",
-            occurred_at=at, created_at=at, attribution={"source": "clicks"},
-        ))  # fmt: skip
+        rows.append(
+            Conversion(
+                program=program,
+                external_id=f"order-{i}",
+                event_type="purchase",
+                amount_minor=4990,
+                currency="USD",
+                occurred_at=at,
+                created_at=at,
+                attribution={"source": "clicks"},
+            )
+        )
     created = Conversion.objects.bulk_create(rows, batch_size=2000)
     ConversionCredit.objects.bulk_create(
-        [ConversionCredit(conversion=c, affiliate=affiliate, link_id=links[i % len(links)], weight=1,
-                          revenue_minor=4990, occurred_at=c.occurred_at) for i, c in enumerate(created)],
+        [
+            ConversionCredit(
+                conversion=c,
+                affiliate=affiliate,
+                link_id=links[i % len(links)],
+                weight=1,
+                revenue_minor=4990,
+                occurred_at=c.occurred_at,
+            )
+            for i, c in enumerate(created)
+        ],
         batch_size=2000,
-    )  # fmt: skip
+    )
 
     def status(at: datetime) -> str:  # older commissions have moved on, so all three columns fill
         age = (now - at).days
         return "paid" if age > 60 else "approved" if age > 30 else "pending"
 
     Commission.objects.bulk_create(
-        [Commission(program=program, conversion=c, affiliate=affiliate, link_id=links[i % len(links)], rule=rule,
-                    base_minor=4990, original_minor=499, amount_minor=499, currency="USD",
-                    status=status(c.occurred_at), approvable_at=c.occurred_at + timedelta(days=program.hold_days))
-         for i, c in enumerate(created)],
+        [
+            Commission(
+                program=program,
+                conversion=c,
+                affiliate=affiliate,
+                link_id=links[i % len(links)],
+                rule=rule,
+                base_minor=4990,
+                original_minor=499,
+                amount_minor=499,
+                currency="USD",
+                status=status(c.occurred_at),
+                approvable_at=c.occurred_at + timedelta(days=program.hold_days),
+            )
+            for i, c in enumerate(created)
+        ],
         batch_size=2000,
-    )  # fmt: skip
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO affiliates_dailystat (date, program_id, affiliate_id, link_id, clicks, unique_visitors, "
@@ -954,8 +1101,14 @@ def _stats_data(program: Any, affiliate: Any, links: list[int], *, clicks: int, 
             "       coalesce(substring(referrer FROM '^[a-z]+://([^/:?#]+)'), ''), count(*) "
             "FROM affiliates_click WHERE flagged = '' GROUP BY 1, 2, 3, 4"
         )
-    _analyze("affiliates_click", "affiliates_conversion", "affiliates_conversioncredit", "affiliates_commission",
-             "affiliates_dailystat", "affiliates_dailysource")  # fmt: skip
+    _analyze(
+        "affiliates_click",
+        "affiliates_conversion",
+        "affiliates_conversioncredit",
+        "affiliates_commission",
+        "affiliates_dailystat",
+        "affiliates_dailysource",
+    )
 
 
 def bench_stats(
@@ -1054,10 +1207,28 @@ def _celery_workers(env: dict[str, str], *, concurrency: int, timeout: float = 6
     from config.celery import app
 
     worker = subprocess.Popen(
-        [PY, "-m", "celery", "--quiet", "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency",
-         str(concurrency), "-Q", env["CELERY_QUEUE"], "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )  # fmt: skip
+        [
+            PY,
+            "-m",
+            "celery",
+            "--quiet",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--concurrency",
+            str(concurrency),
+            "-Q",
+            env["CELERY_QUEUE"],
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + timeout
         while not app.control.ping(timeout=1.0):
@@ -1090,8 +1261,15 @@ def bench_payouts(
         app.conf.task_default_queue = queue  # the run is queued from here, on commit
         # The double is refused in production (config.settings), so the worker runs the
         # development profile with DEBUG off, as `make run` does apart from DEBUG.
-        env = {**os.environ, "DJANGO_ENV": "development", "DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING",
-               "STRIPE_SECRET_KEY": key, "STRIPE_API_BASE": double.url, "CELERY_QUEUE": queue}  # fmt: skip
+        env = {
+            **os.environ,
+            "DJANGO_ENV": "development",
+            "DJANGO_DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "STRIPE_SECRET_KEY": key,
+            "STRIPE_API_BASE": double.url,
+            "CELERY_QUEUE": queue,
+        }
         try:
             started = time.perf_counter()
             with tenant_context(tenant):

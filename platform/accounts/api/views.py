@@ -21,8 +21,9 @@ class IsSignedInUser(BasePermission):
         return isinstance(request.user, User) and request.user.is_authenticated
 
 
-@extend_schema(summary="The signed-in user (and, for affiliates, their programs)", responses=MeSerializer,
-               tags=["accounts"])  # fmt: skip
+@extend_schema(
+    summary="The signed-in user (and, for affiliates, their programs)", responses=MeSerializer, tags=["accounts"]
+)
 @api_view(["GET"])
 @permission_classes([IsSignedInUser])
 def me(request: Request) -> Response:
@@ -42,8 +43,13 @@ def csrf(request: Request) -> Response:
     return Response({"csrf_token": get_token(request._request)})
 
 
-@extend_schema(summary="Sign in (session cookie); send the CSRF token in X-CSRFToken", request=LoginSerializer,
-               responses=MeSerializer, tags=["accounts"], auth=[])  # fmt: skip
+@extend_schema(
+    summary="Sign in (session cookie); send the CSRF token in X-CSRFToken",
+    request=LoginSerializer,
+    responses=MeSerializer,
+    tags=["accounts"],
+    auth=[],
+)
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([AllowAny])

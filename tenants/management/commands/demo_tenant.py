@@ -45,9 +45,11 @@ class Command(BaseCommand):
 
         if Program.objects.exists():
             return None
-        site = f"http://{settings.PLATFORM_DOMAIN}:{settings.PLATFORM_PORT}/" if settings.PLATFORM_PORT else (
-            f"https://{settings.PLATFORM_DOMAIN}/"
-        )  # fmt: skip
+        site = (
+            f"http://{settings.PLATFORM_DOMAIN}:{settings.PLATFORM_PORT}/"
+            if settings.PLATFORM_PORT
+            else (f"https://{settings.PLATFORM_DOMAIN}/")
+        )
         program = affiliates.program_create(
             name="Demo program", slug="main", allowed_domains=[settings.PLATFORM_DOMAIN], default_destination=site
         )
