@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import stripe
 from django.conf import settings
@@ -98,8 +98,8 @@ def _call(fn: Callable[[], T]) -> T:
 _PLATFORM_PROBLEMS = {"balance_insufficient", "idempotency_key_in_use", "IdempotencyError"}
 
 
-def _options(idempotency_key: str | None = None, account: str | None = None) -> dict[str, Any]:
-    options: dict[str, Any] = {}
+def _options(idempotency_key: str | None = None, account: str | None = None) -> stripe.RequestOptions:
+    options: stripe.RequestOptions = {}
     if idempotency_key:
         options["idempotency_key"] = idempotency_key
     if account:
@@ -113,7 +113,7 @@ def _options(idempotency_key: str | None = None, account: str | None = None) -> 
 def account_create(*, email: str, country: str, metadata: dict[str, str], idempotency_key: str) -> stripe.Account:
     """An Express connected account: Stripe-hosted onboarding and dashboard; the platform carries
     fees and losses. Outside the US the recipient service agreement (transfers only)."""
-    params: dict[str, Any] = {
+    params: stripe.params.AccountCreateParams = {
         "type": "express",
         "email": email,
         "country": country,
@@ -130,7 +130,12 @@ def account_retrieve(account_id: str) -> stripe.Account:
 
 
 def account_link_create(*, account_id: str, refresh_url: str, return_url: str) -> stripe.AccountLink:
-    params = {"account": account_id, "refresh_url": refresh_url, "return_url": return_url, "type": "account_onboarding"}
+    params: stripe.params.AccountLinkCreateParams = {
+        "account": account_id,
+        "refresh_url": refresh_url,
+        "return_url": return_url,
+        "type": "account_onboarding",
+    }
     return _call(lambda: client().v1.account_links.create(params=params))
 
 
@@ -150,7 +155,7 @@ def transfer_create(
     metadata: dict[str, str],
     idempotency_key: str,
 ) -> stripe.Transfer:
-    params = {
+    params: stripe.params.TransferCreateParams = {
         "amount": amount_minor,
         "currency": currency.lower(),
         "destination": destination,
@@ -163,7 +168,7 @@ def transfer_create(
 def transfer_reversal_create(
     *, transfer_id: str, amount_minor: int | None, metadata: dict[str, str], idempotency_key: str
 ) -> stripe.Reversal:
-    params: dict[str, Any] = {"metadata": metadata}
+    params: stripe.params.TransferReversalCreateParams = {"metadata": metadata}
     if amount_minor is not None:
         params["amount"] = amount_minor
     return _call(
@@ -177,7 +182,7 @@ def transfer_retrieve(transfer_id: str) -> stripe.Transfer:
 
 def transfer_reversals_list(transfer_id: str) -> Iterator[stripe.Reversal]:
     """Every reversal of a transfer, page by page (a transfer embeds only its first ten)."""
-    params: dict[str, Any] = {"limit": 100}
+    params: stripe.params.TransferReversalListParams = {"limit": 100}
     while True:
         page = _call(functools.partial(client().v1.transfers.reversals.list, transfer_id, params=params))
         yield from page.data
@@ -189,7 +194,7 @@ def transfer_reversals_list(transfer_id: str) -> Iterator[stripe.Reversal]:
 def transfers_list(*, transfer_group: str | None = None) -> Iterator[stripe.Transfer]:
     """Every transfer (of one group), page by page, each page through the error mapping: what
     a payout retry and the reconciliation compare with."""
-    params: dict[str, Any] = {"limit": 100}
+    params: stripe.params.TransferListParams = {"limit": 100}
     if transfer_group:
         params["transfer_group"] = transfer_group
     while True:
@@ -215,7 +220,7 @@ def checkout_session_create(
     idempotency_key: str,
 ) -> stripe.checkout.Session:
     """A Checkout session that charges the business `amount_minor` to fund its payouts."""
-    params = {
+    params: stripe.params.checkout.SessionCreateParams = {
         "mode": "payment",
         "line_items": [
             {

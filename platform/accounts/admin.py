@@ -4,7 +4,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 
 from accounts.models import User
-from config.admin_sites import tenant_admin_site
+from core.admin_sites import tenant_admin_site
 
 
 @admin.register(User)

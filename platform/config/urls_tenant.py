@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from accounts import views as account_views
 from affiliates import views as tracking_views
 from config import views
-from config.admin_sites import tenant_admin_site
+from core.admin_sites import tenant_admin_site
 
 urlpatterns = [
     path("", account_views.tenant_home, name="tenant-home"),

@@ -9,25 +9,29 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework import exceptions, serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import DomainError
 
 
-class FieldErrorSerializer(serializers.Serializer):
+class FieldErrorSerializer(serializers.Serializer[Any]):
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class ErrorBodySerializer(serializers.Serializer):
+class ErrorBodySerializer(serializers.Serializer[Any]):
+    # `fields` is the error body's own key; DRF's metaclass takes declared fields off the class,
+    # so it does not shadow Serializer.fields at run time (only in the stubs' eyes).
     code = serializers.CharField(help_text="Stable, machine-readable error code.")
     message = serializers.CharField(help_text="Human-readable explanation.")
-    fields = serializers.DictField(child=FieldErrorSerializer(many=True), help_text="Per-field errors, if any.")
+    fields = serializers.DictField(child=FieldErrorSerializer(many=True), help_text="Per-field errors, if any.")  # type: ignore[assignment]
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     error = ErrorBodySerializer()
 
 
@@ -79,7 +83,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def add_error_responses(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+def add_error_responses(
+    result: dict[str, Any], generator: SchemaGenerator, request: Request | None, public: bool
+) -> dict[str, Any]:
     """Document the shared error body on every operation (spectacular postprocessing hook)."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault(

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from core import money
 
 
-class _StrictString:
+class _StrictString(serializers.CharField):
     """Refuses numbers and booleans instead of quietly turning them into text (DRF's default):
     the schema promises a string, so a client sending 0 has a bug worth hearing about."""
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        return str(super().to_internal_value(data))
 
     def run_validation(self, data: Any = serializers.empty) -> Any:
         # DRF checks max_length after trimming whitespace (which for str.strip includes control
@@ -30,7 +32,7 @@ class _StrictString:
         return super().run_validation(data)
 
 
-class StrictCharField(_StrictString, serializers.CharField):
+class StrictCharField(_StrictString):
     pass
 
 
@@ -41,13 +43,13 @@ class StrictEmailField(_StrictString, serializers.EmailField):
 class StrictUUIDField(serializers.UUIDField):
     """DRF would read an integer (and so `false`) as UUID(int=...): only text is an id here."""
 
-    def to_internal_value(self, data: Any):
+    def to_internal_value(self, data: Any) -> uuid.UUID:
         if not isinstance(data, str):
             self.fail("invalid", value=data)
         return super().to_internal_value(data)
 
 
-class FieldsBuiltOnce:
+class FieldsBuiltOnce(serializers.Serializer[Any]):
     """For serializers on hot paths: fields built and bound once per class. DRF otherwise deep-
     copies (a ModelSerializer: rebuilds from the model) every field for every instance, which on
     `POST /api/v1/conversions` cost more than validating the body or rendering the response.
@@ -55,8 +57,10 @@ class FieldsBuiltOnce:
     state of their own: none reads the context (the request), and none is used with
     `partial=True` (a field asks its root whether the validation is partial)."""
 
+    _fields_built: ClassVar[BindingDict | None] = None
+
     @property
-    def fields(self):
+    def fields(self) -> BindingDict:
         cls = type(self)
         built = cls.__dict__.get("_fields_built")
         if built is None:
@@ -73,7 +77,7 @@ AMOUNT_HELP = 'A decimal string in the program\'s currency, e.g. "49.90".'
 
 
 @extend_schema_field(OpenApiTypes.STR)
-class MinorAmountField(serializers.Field):
+class MinorAmountField(serializers.Field[Any, Any, str, Any]):
     """Reads `<name>_minor` and the currency of the row (or of its program) and writes a
     decimal string; on input, parses a decimal string exactly (no float ever)."""
 
@@ -83,7 +87,7 @@ class MinorAmountField(serializers.Field):
         super().__init__(**kwargs)
 
     def get_attribute(self, instance: Any) -> Any:
-        value = getattr(instance, self.source)
+        value = getattr(instance, str(self.source))
         currency = instance
         for part in self.currency_from.split("."):
             currency = getattr(currency, part)

@@ -4,7 +4,8 @@ is still loading, so they cannot live next to the API helpers that import views)
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import IO, Any
 
 from rest_framework import exceptions, parsers
 
@@ -15,7 +16,9 @@ class JSONParser(parsers.JSONParser):
     either one reaching any query (a slug lookup, a JSON column) was a 500. Checking the whole
     document once here covers every field, keys included, instead of each field remembering."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
         try:
             data = super().parse(stream, media_type, parser_context)
             unstorable = _has_unstorable_text(data)
