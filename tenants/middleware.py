@@ -7,6 +7,7 @@ at the right schema. Suspended tenants are stopped here, on every route, API inc
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotFound, JsonResponse
 from django.template.loader import render_to_string
@@ -24,14 +25,27 @@ def _error(request: HttpRequest, *, status: int, code: str, message: str, templa
     return response_class(body)
 
 
+def _in_platform_domain(request: HttpRequest) -> bool:
+    forwarded = settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in request.META
+    raw = request.META.get("HTTP_X_FORWARDED_HOST" if forwarded else "HTTP_HOST", "")
+    # Not split_domain_port: it returns nothing for exactly the names get_host() refused.
+    return raw.lower().split(":", 1)[0].endswith("." + settings.PLATFORM_DOMAIN)
+
+
 class TenantRoutingMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # get_host() enforces ALLOWED_HOSTS (DisallowedHost becomes a 400); IP literals never
-        # name a tenant.
-        host = request.get_host()
+        # name a tenant. A malformed name under the platform's domain (`a_b.<domain>`) names no
+        # tenant either: it gets the same 404 as an unknown one, not Django's 400 page.
+        try:
+            host = request.get_host()
+        except DisallowedHost:
+            if not _in_platform_domain(request):
+                raise
+            host = ""
         hostname = "" if host.startswith("[") else host.rsplit(":", 1)[0].lower()
         tenant = tenant_for_host(host=hostname) if hostname else None
         if tenant is None or tenant.kind == Tenant.Kind.TEMPLATE:

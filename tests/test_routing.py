@@ -1,3 +1,4 @@
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -15,6 +16,23 @@ def test_unknown_subdomain_gets_a_plain_404_not_the_public_site(platform_ready, 
 
 def test_unknown_subdomain_api_gets_a_json_404(platform_ready, client_at):
     response = client_at("nobody-here.localhost").get("/api/v1/ping")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "tenant_not_found"
+
+
+@pytest.mark.parametrize("host", ["under_score.localhost", "a..b.localhost", "bad_host.localhost:8000"])
+def test_a_malformed_host_in_the_platform_domain_gets_the_tenant_404_page(platform_ready, client_at, host):
+    # Django refuses such a Host (underscores are not valid in host names) with its own HTML 400
+    # page; no tenant can be named so, which is what the platform's 404 page says.
+    response = client_at(host).get("/")
+
+    assert response.status_code == 404
+    assert "There is no business at this address." in response.content.decode()
+
+
+def test_a_malformed_host_gets_a_json_404_on_the_api(platform_ready, client_at):
+    response = client_at("under_score.localhost").get("/api/v1/ping")
+
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "tenant_not_found"
 
