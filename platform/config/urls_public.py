@@ -1,7 +1,7 @@
 """URL root of the public schema: the bare PLATFORM_DOMAIN (signup site, platform admin)."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from config import views
@@ -15,7 +15,10 @@ urlpatterns = [
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
     # Stripe's webhooks (dj-stripe's endpoint: /stripe/webhook/<uuid>/; see billing/webhooks.py).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    # Last: any other path under the API gets its JSON 404 (see views.api_not_found).
+    re_path(r"^api/v1/", views.api_not_found),
 ]
 
+handler400 = "config.views.handler400"
 handler404 = "config.views.handler404"
 handler500 = "config.views.handler500"

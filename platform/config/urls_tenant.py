@@ -1,6 +1,6 @@
 """URL root of every tenant schema: <slug>.<PLATFORM_DOMAIN>."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from accounts import views as account_views
@@ -21,7 +21,10 @@ urlpatterns = [
     path("api/v1/", include("billing.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="config.urls_tenant"), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
+    # Last: any other path under the API gets its JSON 404 (see views.api_not_found).
+    re_path(r"^api/v1/", views.api_not_found),
 ]
 
+handler400 = "config.views.handler400"
 handler404 = "config.views.handler404"
 handler500 = "config.views.handler500"

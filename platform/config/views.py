@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+import sys
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import bad_request, page_not_found, server_error
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -10,7 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.errors import error_body
+from core.api.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, error_body, is_database_outage
 
 
 @extend_schema(
@@ -27,17 +31,38 @@ def ping(request: Request) -> Response:
     return Response({"status": "ok", "schema": tenant.schema_name if tenant else ""}, status=status.HTTP_200_OK)
 
 
-def handler404(request, exception=None):
+def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """The last pattern under /api/: a path no endpoint has (a trailing slash, a typo) gets the
+    API's JSON 404 also with DEBUG on, where Django would show its HTML page instead of
+    handler404."""
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # A body over DATA_UPLOAD_MAX_MEMORY_SIZE, a malformed multipart: Django's SuspiciousOperation.
+    if request.path.startswith("/api/"):
+        if isinstance(exception, RequestDataTooBig):
+            return JsonResponse(error_body("too_large", "The request body is too large."), status=400)
+        return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+    return bad_request(request, exception)
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception)
 
 
-def handler500(request):
+def handler500(request: HttpRequest) -> HttpResponse:
+    # Called inside Django's `except`, so the exception at hand is the one that failed the request.
+    if is_database_outage(sys.exc_info()[1] or Exception()):
+        response: HttpResponse
+        if request.path.startswith("/api/"):
+            response = JsonResponse(error_body(*DATABASE_UNAVAILABLE), status=503)
+        else:
+            response = HttpResponse(DATABASE_UNAVAILABLE[1], status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("server_error", "Internal server error."), status=500)
-    from django.views.defaults import server_error
-
     return server_error(request)

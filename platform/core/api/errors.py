@@ -5,17 +5,22 @@ Every error is `{"error": {"code": str, "message": str, "fields": {name: [{"code
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from core.errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 
 class FieldErrorSerializer(serializers.Serializer[Any]):
@@ -62,10 +67,36 @@ def _field_errors(detail: Any, prefix: str = "") -> dict[str, list[dict[str, str
     return out
 
 
+# How long a client should wait before retrying a 503: PostgreSQL restarts in a few seconds,
+# and Stripe's own busy answers ask for about as much.
+RETRY_AFTER_SECONDS = 5
+
+DATABASE_UNAVAILABLE = ("database_unavailable", "The service is briefly unavailable; retry shortly.")
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (a restart, a failover): a
+    503 to retry, not a 500. Django wraps the driver's errors in these two."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def unavailable_response() -> Response:
+    response = Response(error_body(*DATABASE_UNAVAILABLE), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         fields = {exc.field: [{"code": exc.code, "message": exc.message}]} if exc.field else {}
-        return Response(error_body(exc.code, exc.message, fields), status=exc.status)
+        response = Response(error_body(exc.code, exc.message, fields), status=exc.status)
+        if exc.status == 503:
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    if is_database_outage(exc):
+        logger.warning("database unavailable during %s", context.get("view"), exc_info=exc)
+        set_rollback()
+        return unavailable_response()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
