@@ -89,10 +89,10 @@ def unavailable_response() -> Response:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         fields = {exc.field: [{"code": exc.code, "message": exc.message}]} if exc.field else {}
-        response = Response(error_body(exc.code, exc.message, fields), status=exc.status)
+        refused = Response(error_body(exc.code, exc.message, fields), status=exc.status)
         if exc.status == 503:
-            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+            refused["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return refused
     if is_database_outage(exc):
         logger.warning("database unavailable during %s", context.get("view"), exc_info=exc)
         set_rollback()
