@@ -2,7 +2,9 @@
 (function () {
   "use strict";
   var w = window, d = document, noop = function () {}, vid = null, cid = null, ready;
-  if (w.AffiliateTracker) return;
+  // The loader's stand-in (loader.js) is taken over; a tracker that is already running is kept.
+  var stub = w.AffiliateTracker;
+  if (stub && typeof stub._done !== "function") return;
   var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
     CODE = /^[\w-]{1,64}$/, SRC = /\/t\.js([?#]|$)/;
   function uuid(v) { return typeof v === "string" && UUID.test(v) ? v.toLowerCase() : null; }
@@ -79,10 +81,14 @@
   } catch (e) {}
   ready = Promise.resolve(ready).then(fill).catch(noop);
   try {
-    w.AffiliateTracker = {
-      visitorId: function () { return vid; },
-      clickId: function () { return cid; },
-      ready: ready
-    };
+    var api = stub || {};
+    api.visitorId = function () { return vid; };
+    api.clickId = function () { return cid; };
+    if (stub) {
+      // The page may hold the stand-in's `ready` already: it settles when this one does.
+      ready.then(stub._done);
+      delete stub._done;
+    } else api.ready = ready;
+    w.AffiliateTracker = api;
   } catch (e) {}
 })();

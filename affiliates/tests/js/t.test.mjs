@@ -409,3 +409,107 @@ test("the script is under 6 KB", () => {
   const size = statSync(SCRIPT_PATH).size;
   assert.ok(size < 6 * 1024, `t.js is ${size} bytes`);
 });
+
+// --- the loader (loader.js): the snippet merchants paste --------------------------------------
+
+const LOADER_PATH = new URL("../../static/affiliates/loader.js", import.meta.url);
+const LOADER = readFileSync(LOADER_PATH, "utf8");
+const README = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+
+// A page with the loader pasted inline; `loadEvent()` fires the window's load event and
+// `execute(el)` runs t.js as the browser would for the element the loader appended.
+function makeLoaderEnv({ readyState = "interactive", url = "https://shop.example.com/?ref=jane" } = {}) {
+  const windowListeners = {};
+  const env = makeEnv({
+    url,
+    readyState,
+    currentScript: false,
+    extra: { addEventListener: (type, fn) => (windowListeners[type] ||= []).push(fn) },
+  });
+  const appended = [];
+  env.document.createElement = (tag) => {
+    const attrs = {};
+    return {
+      tagName: tag.toUpperCase(), attrs,
+      setAttribute: (n, v) => { attrs[n] = String(v); },
+      getAttribute: (n) => (Object.hasOwn(attrs, n) ? attrs[n] : null),
+    };
+  };
+  env.document.head = { appendChild: (el) => appended.push(el) };
+  const context = vm.createContext(env.sandbox);
+  return {
+    ...env,
+    appended,
+    paste(src = "https://acme.platform.com/t.js") {
+      vm.runInContext(LOADER.replace("https://YOUR-PROGRAM-HOST/t.js", src), context, { filename: "loader.js" });
+    },
+    page(code) {
+      return vm.runInContext(code, context, { filename: "page.js" });
+    },
+    loadEvent() {
+      env.document.readyState = "complete";
+      for (const fn of windowListeners.load || []) fn();
+    },
+    execute(el) {
+      env.document.currentScript = el;
+      vm.runInContext(SOURCE, context, { filename: "t.js" });
+      env.document.currentScript = null;
+    },
+  };
+}
+
+test("loader: the page may use AffiliateTracker before t.js has loaded, and gets the ids", async () => {
+  const env = makeLoaderEnv();
+  env.paste();
+  // The README's example, which threw a ReferenceError with a plain async <script>.
+  const seen = env.page("AffiliateTracker.ready.then(() => [AffiliateTracker.clickId(), AffiliateTracker.visitorId()])");
+  const early = env.sandbox.AffiliateTracker;
+  assert.equal(early.clickId(), null);
+  assert.equal(env.appended.length, 0, "nothing is loaded before the page's load event");
+
+  env.loadEvent();
+  assert.equal(env.appended.length, 1);
+  const [el] = env.appended;
+  assert.equal(el.src, "https://acme.platform.com/t.js");
+  assert.equal(el.async, true);
+  assert.equal(el.getAttribute("data-params"), "ref,via");
+
+  env.execute(el);
+  assert.deepEqual(Array.from(await seen), [CLICK, VISITOR]);
+  assert.equal(env.sandbox.AffiliateTracker, early, "the page's reference stays the tracker");
+  assert.equal(env.fetchCalls.length, 1);
+  assert.equal(env.input("ap_click_id").value, CLICK);
+});
+
+test("loader: a platform that cannot be reached settles ready with no ids", async () => {
+  const env = makeLoaderEnv();
+  env.paste();
+  env.loadEvent();
+  env.appended[0].onerror();
+  await env.sandbox.AffiliateTracker.ready;
+  assert.equal(env.sandbox.AffiliateTracker.clickId(), null);
+  assert.equal(env.fetchCalls.length, 0);
+});
+
+test("loader: on a page that has finished loading, t.js is loaded at once", () => {
+  const env = makeLoaderEnv({ readyState: "complete" });
+  env.paste();
+  assert.equal(env.appended.length, 1);
+});
+
+test("loader: pasted twice, or t.js included twice, tracks once", async () => {
+  const env = makeLoaderEnv();
+  env.paste();
+  env.paste();
+  env.loadEvent();
+  assert.equal(env.appended.length, 1);
+  env.execute(env.appended[0]);
+  env.execute(env.appended[0]);
+  await env.sandbox.AffiliateTracker.ready;
+  assert.equal(env.fetchCalls.length, 1);
+});
+
+test("the README shows the loader as it is", () => {
+  const shown = LOADER.replace("https://YOUR-PROGRAM-HOST/t.js", "http://demo.localhost:8000/t.js");
+  assert.ok(README.includes(shown), "README.md embeds affiliates/static/affiliates/loader.js");
+});
