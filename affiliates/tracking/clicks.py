@@ -109,6 +109,9 @@ def click_record(
     source: str = "redirect",
     at: datetime | None = None,
 ) -> ClickResult:
+    """Record one click into the buffer (into the database when the buffer is unavailable). A bot's
+    click and a repeat within DEDUPE_SECONDS are answered but not recorded; a repeat answers the
+    first click's id, so the merchant's page sees one id per visit."""
     visitor = visitor_id or uuid.uuid4()
     click_id = new_click_id()
     if is_bot(user_agent):

@@ -10,6 +10,7 @@ double counting.
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from django.db import connection, transaction
 from redis.exceptions import RedisError
@@ -43,7 +44,8 @@ def clicks_drain(*, max_batches: int = 50) -> int:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
-            entries: list[StreamEntry] = client.xrange(key, count=DRAIN_BATCH)
+            # redis-py types the reply loosely (sync or async, bytes or str); this client's is bytes.
+            entries = cast(list[StreamEntry], client.xrange(key, count=DRAIN_BATCH))
             if not entries:
                 return total
             total += batch_store(batch_of(entries))
