@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from affiliates import commissions, tracking
+from affiliates import commissions
+from affiliates.tracking import drain
 
 
 @shared_task(name="affiliates.tasks.clicks_drain", ignore_result=True)
 def clicks_drain() -> int:
     """Move buffered clicks into PostgreSQL. Idempotent: a repeat finds nothing or re-inserts
     nothing (ON CONFLICT DO NOTHING on the click id)."""
-    return tracking.clicks_drain()
+    return drain.clicks_drain()
 
 
 @shared_task(name="affiliates.tasks.commissions_approve_due", ignore_result=True)

@@ -1,5 +1,5 @@
 """Tracking endpoints served on the tenant host outside the REST API: the referral redirect
-and the snippet. The redirect is the platform's hot path; see `affiliates.tracking`."""
+and the snippet. The redirect is the platform's hot path; see `affiliates.tracking.clicks`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from django.utils.http import http_date
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from affiliates import destinations, selectors, tracking
+from affiliates import destinations, selectors
+from affiliates.tracking.clicks import CLICK_PARAM, click_record
+from affiliates.tracking.targets import target_resolve
+from affiliates.tracking.visitors import VISITOR_COOKIE, client_ip, visitor_from_cookie
 
 _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 _SUB = ("sub1", "sub2", "sub3", "sub4", "sub5")
@@ -39,14 +42,14 @@ def _expires(max_age: int) -> str:
 
 @require_GET
 def referral_redirect(request: HttpRequest, code: str, slug: str = "") -> HttpResponse:
-    target = tracking.target_resolve(code=code, slug=slug)
+    target = target_resolve(code=code, slug=slug)
     if target is None or not target.usable or not target.destination:
         program = selectors.programs_snapshot().default
         if program is not None and program.default_destination:
             # Unknown or inactive codes still reach the merchant, but nothing is recorded.
             return HttpResponseRedirect(program.default_destination)
         return render(request, "affiliates/link_not_found.html", status=404)
-    visitor = tracking.visitor_from_cookie(request.COOKIES.get(tracking.VISITOR_COOKIE))
+    visitor = visitor_from_cookie(request.COOKIES.get(VISITOR_COOKIE))
     # Only a request that already carries a session can be the affiliate itself; looking the
     # session up costs a query, which ordinary visitors never pay.
     is_self = False
@@ -55,10 +58,10 @@ def referral_redirect(request: HttpRequest, code: str, slug: str = "") -> HttpRe
         is_self = bool(user.is_authenticated and user.pk == target.affiliate_user_id)
     # Most visitors arrive with no query at all; then there is nothing to parse.
     has_query = bool(request.META.get("QUERY_STRING"))
-    result = tracking.click_record(
+    result = click_record(
         target=target,
         visitor_id=visitor,
-        ip=tracking.client_ip(request.META),
+        ip=client_ip(request.META),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         landing_url=target.destination,
         referrer=request.META.get("HTTP_REFERER", ""),
@@ -66,13 +69,13 @@ def referral_redirect(request: HttpRequest, code: str, slug: str = "") -> HttpRe
         utm=_params(request, _UTM) if has_query else {},
         is_self=is_self,
     )
-    location = destinations.url_with_params(target.destination, {tracking.CLICK_PARAM: str(result.click_id)})
+    location = destinations.url_with_params(target.destination, {CLICK_PARAM: str(result.click_id)})
     response = HttpResponseRedirect(location)
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer-when-downgrade"
     max_age = target.cookie_days * 86400
     response.set_cookie(
-        tracking.VISITOR_COOKIE,
+        VISITOR_COOKIE,
         str(result.visitor_id),
         max_age=max_age,
         expires=_expires(max_age),
