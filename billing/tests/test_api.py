@@ -21,7 +21,7 @@ from affiliates import services as affiliate_services
 from affiliates.models import Affiliate, Commission, Program
 from affiliates.tests import factories
 from billing import funding, gateway, payouts
-from billing.api.views import billing_error_from
+from billing.api.views.stripe_errors import billing_error_from
 from billing.connect.models import ConnectedAccount
 from billing.models import BankPayout, Funding, LedgerEntry, PayoutItem, PayoutRun
 from billing.stripe_double import RunningDouble
