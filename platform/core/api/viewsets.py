@@ -210,7 +210,10 @@ def _check_affiliate_field(cls: type[ScopedView]) -> None:
     if queryset is None or hasattr(cls, "dangerously_get_queryset"):
         return
     if cls.affiliate_field is None:
-        open_to_affiliates = sorted(a for a, rule in cls.access_rules.items() if a is not None and rule.affiliates)
+        # (Public actions are not about rows: applying to a program reads none.)
+        open_to_affiliates = sorted(
+            a for a, rule in cls.access_rules.items() if a is not None and rule.affiliates and not rule.anyone
+        )
         if open_to_affiliates:
             raise TypeError(
                 f"{cls.__qualname__} lets affiliates call {open_to_affiliates} but names no affiliate_field: "
