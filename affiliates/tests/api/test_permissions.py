@@ -5,13 +5,13 @@ an affiliate's rows."""
 from __future__ import annotations
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from affiliates import services
 from affiliates.models import CommissionRule, Link
 from affiliates.tests.api.support import ALL, conversion_for, expect
 from core.api.viewsets import ScopedView
+from core.tests.support import views_of
 
 pytestmark = pytest.mark.django_db
 
@@ -195,21 +195,6 @@ def test_affiliates_see_only_their_own_rows(world):
     assert world.clients["other_affiliate"].get("/api/v1/commissions").json()["results"] == []
     links = world.clients["other_affiliate"].get("/api/v1/links").json()["results"]
     assert [link["affiliate"] for link in links] == [world.other.id]
-
-
-def views_of(urlconf: str, package: str) -> list[type]:
-    """The view classes of `package` that `urlconf` routes to."""
-    found: list[type] = []
-
-    def walk(patterns: list[URLPattern | URLResolver]) -> None:
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns)
-            elif (view := getattr(pattern.callback, "cls", None)) and view.__module__.startswith(package):
-                found.append(view)
-
-    walk(get_resolver(urlconf).url_patterns)
-    return found
 
 
 def test_every_endpoint_declares_its_access_on_the_base_class():
