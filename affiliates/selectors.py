@@ -9,11 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import Sum
 
+from accounts.models import User
 from affiliates import commissions
 from affiliates.errors import AffiliateError
-from affiliates.models import Affiliate, CommissionRule, Conversion, DailySource, DailyStat, Program
+from affiliates.models import Affiliate, CommissionRule, DailySource, DailyStat, Program
 from core import money
 from core.localcache import cacheable, forget_after_commit, local_cache
 
@@ -85,13 +86,29 @@ def program_rules(program: Program) -> list[CommissionRule]:
     return programs_snapshot().rules.get(program.id, [])
 
 
-def affiliate_ids_of(user: Any) -> list[int]:
+def affiliate_ids_of(user: User) -> list[int]:
+    """The ids of the user's affiliates, one per program it joined (what an affiliate's rows are scoped by)."""
     return list(Affiliate.objects.filter(user=user).values_list("id", flat=True))
 
 
-def conversions_for_affiliates(ids: list[int]) -> QuerySet[Conversion]:
-    # An affiliate sees the conversions it was credited with, not the merchant's whole book.
-    return Conversion.objects.filter(credits__affiliate_id__in=ids).distinct()
+def affiliate_own(*, user: User, affiliate_id: int | None = None) -> Affiliate:
+    """The caller's own affiliate: the one named, or else its only one (an affiliate is one per
+    program it joined). Refuses, with `field="affiliate"` where the caller can fix it: a named
+    affiliate that is not the caller's (404 `not_found`), a caller that is no program's affiliate
+    (404 `not_found`), and one in several programs that named none (400 `affiliate_required`)."""
+    own = list(Affiliate.objects.filter(user=user).select_related("user").order_by("id"))
+    if affiliate_id is not None:
+        for affiliate in own:
+            if affiliate.id == affiliate_id:
+                return affiliate
+        raise AffiliateError("not_found", "You have no affiliate account with that id.", field="affiliate", status=404)
+    if len(own) == 1:
+        return own[0]
+    if not own:
+        raise AffiliateError("not_found", "You are not an affiliate of any program here.", status=404)
+    raise AffiliateError(
+        "affiliate_required", "You are in several programs: name the affiliate id to use.", field="affiliate"
+    )
 
 
 def _figures(row: dict[str, int], currency: str | None) -> dict[str, Any]:

@@ -316,3 +316,57 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         api_key.save(update_fields=["revoked_at"])
         forget_after_commit([api_key_cache_key(api_key.key_hash)])
     return api_key
+
+
+# --- writes the API views made themselves before ---------------------------------------------
+
+
+@transaction.atomic
+def affiliate_register(
+    *,
+    program: Program,
+    email: str | None,
+    password: str | None,
+    name: str = "",
+    code: str | None = None,
+    parent_code: str | None = None,
+) -> Affiliate:
+    """Apply to `program` without an account: makes the affiliate's account (email and password)
+    and enrols it, in one transaction (a refused application leaves no account behind)."""
+    if not email or not password:
+        raise AffiliateError("credentials_required", "Give an email and a password.", field="email")
+    if User.objects.filter(email__iexact=email).exists():
+        raise _email_taken()
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email, password, name=name, role=User.Role.AFFILIATE)
+    except IntegrityError:
+        # Two applications with one email raced past the check; the unique index decided.
+        raise _email_taken() from None
+    return affiliate_apply(program=program, user=user, code=code, parent_code=parent_code)
+
+
+def _email_taken() -> AffiliateError:
+    return AffiliateError("email_taken", "That email has an account here; sign in first.", field="email", status=409)
+
+
+def rule_create(*, affiliates: list[Affiliate] | None = None, **fields: Any) -> CommissionRule:
+    return rule_save(rule=CommissionRule(**fields), affiliates=affiliates)
+
+
+def rule_update(*, rule: CommissionRule, affiliates: list[Affiliate] | None = None, **fields: Any) -> CommissionRule:
+    """Change a rule's fields (and, given, the affiliates it is limited to); never its program,
+    whose commissions it computed."""
+    if "program" in fields and fields["program"] != rule.program:
+        raise AffiliateError("program_locked", "A rule cannot move to another program.", field="program")
+    for key, value in fields.items():
+        setattr(rule, key, value)
+    return rule_save(rule=rule, affiliates=affiliates)
+
+
+def coupon_update(*, coupon: Coupon, is_active: bool | None = None) -> Coupon:
+    """Only the active flag changes: a code that was handed out must keep meaning the same person."""
+    if is_active is not None:
+        coupon.is_active = is_active
+        coupon.save(update_fields=["is_active"])
+    return coupon

@@ -206,6 +206,8 @@ LOGIN_TOKEN_MAX_AGE = env.int("LOGIN_TOKEN_MAX_AGE", default=60)
 # Seconds a host -> tenant lookup is cached; suspensions and domain changes invalidate it at once.
 TENANT_ROUTING_CACHE_SECONDS = env.int("TENANT_ROUTING_CACHE_SECONDS", default=300)
 
+# Who calls the API (staff, an affiliate, an API key): the kernel's base views ask this policy.
+API_ACCESS_POLICY = "affiliates.access.TenantAccess"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so that an unauthenticated call gets 401 with `WWW-Authenticate: Bearer`.
