@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from affiliates import commissions, conversions
 from affiliates.errors import AffiliateError
-from affiliates.models import Click, Commission, Conversion, DailyStat, Program
+from affiliates.models import Affiliate, Click, Commission, Conversion, Customer, DailyStat, Program
 from affiliates.tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -298,6 +298,92 @@ def test_flat_rule_with_min_max_and_first_purchase_only(program):
     second, _ = _record(program, amount="10.00", visitor_id=visitor, customer_external_id="k")
     assert first.commissions.get().amount_minor == 500
     assert second.commissions.get().amount_minor == 50  # 1 % of 10.00 is 0.10, raised to the 0.50 minimum
+
+
+def test_a_code_or_the_customers_referrer_attributes_when_nothing_else_does(program):
+    # given a customer referred by one affiliate at signup, and another affiliate's code
+    referrer, coder = factories.affiliate(program), factories.affiliate(program)
+    factories.rule(program, percent="10")
+    conversions.customer_upsert(program=program, external_id="ref-1", code=referrer.code)
+
+    # when the customer buys without a click, first with the other affiliate's code, then without
+    by_code, _ = _record(program, amount="10.00", customer_external_id="ref-1", code=coder.code.upper())
+    Customer.objects.filter(external_id="ref-1").update(affiliate=None)  # undo the first one's binding
+    by_referrer, _ = _record(program, amount="20.00", customer_external_id="ref-1")
+
+    # then the code wins over the referrer, and the referrer counts without a code
+    assert by_code.attribution["source"] == "code"
+    assert list(by_code.commissions.values_list("affiliate_id", "amount_minor")) == [(coder.id, 100)]
+    assert by_referrer.attribution["source"] == "code"
+    assert list(by_referrer.commissions.values_list("affiliate_id", "amount_minor")) == [(referrer.id, 200)]
+
+
+def test_a_binding_to_an_affiliate_no_longer_approved_does_not_count(program):
+    # given a customer bound to an affiliate by a first purchase, then the affiliate suspended
+    aff = factories.affiliate(program)
+    factories.rule(program, percent="10", event_types=["purchase", "subscription_payment"])
+    visitor, now = uuid.uuid4(), timezone.now()
+    factories.click(aff, visitor=visitor, at=now - timedelta(days=2))
+    _record(
+        program, amount="10.00", visitor_id=visitor, customer_external_id="b-1", occurred_at=now - timedelta(days=1)
+    )
+    assert Customer.objects.get(external_id="b-1").affiliate_id == aff.id
+    Affiliate.objects.filter(pk=aff.pk).update(status=Affiliate.Status.SUSPENDED)
+
+    # when a renewal arrives
+    renewal, _ = _record(program, amount="10.00", event_type="subscription_payment", customer_external_id="b-1")
+
+    # then nobody is credited
+    assert renewal.attribution["source"] == "none"
+    assert renewal.commissions.count() == 0
+
+
+def test_a_coupon_owners_parent_earns_the_second_tier(tenant):
+    from affiliates import services
+
+    program = factories.program(second_tier_percent=Decimal("10"))
+    parent = factories.affiliate(program)
+    child = factories.affiliate(program, parent=parent)
+    services.coupon_create(affiliate=child, code="kid10")
+    factories.rule(program, percent="20")
+
+    conversion, _ = _record(program, amount="50.00", coupon="kid10", customer_email="buyer@example.org")
+
+    rows = {(c.affiliate_id, c.kind): c.amount_minor for c in conversion.commissions.all()}
+    assert rows == {(child.id, "commission"): 1000, (parent.id, "second_tier"): 100}
+    assert conversion.flags == []
+
+
+def test_the_recorded_conversion_answers_the_api_without_a_query_and_as_a_reread_would(
+    program, django_assert_num_queries
+):
+    from affiliates.api.serializers import ConversionSerializer
+
+    # given a recorded conversion with two credits
+    a, b = factories.affiliate(program), factories.affiliate(program)
+    program.attribution_model = "linear"
+    program.save(update_fields=["attribution_model"])
+    factories.rule(program)
+    visitor, now = uuid.uuid4(), timezone.now()
+    factories.click(a, visitor=visitor, at=now - timedelta(days=2))
+    factories.click(b, visitor=visitor, at=now - timedelta(days=1))
+    conversion, created = _record(
+        program, amount="10.01", visitor_id=visitor, customer_external_id="c-9", occurred_at=now
+    )
+
+    # when the API renders it
+    with django_assert_num_queries(0):
+        answered = ConversionSerializer(conversion).data
+
+    # then it is what the API renders for the row read back
+    reread = Conversion.objects.select_related("customer").prefetch_related("credits__conversion").get(pk=conversion.pk)
+    assert created
+    assert answered == ConversionSerializer(reread).data
+    assert [credit["revenue"] for credit in answered["credits"]] == [
+        "5.00",
+        "5.01",
+    ]  # the odd cent comes off the lower id
+    assert answered["customer_id"] == "c-9"
 
 
 def test_program_defaults(tenant):
