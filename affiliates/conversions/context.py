@@ -147,7 +147,7 @@ def _read(*, program: Program, order: ConversionInput, count_prior: bool, now: d
             context.execute(_CONTEXT_SQL, params, prepare=True)
         customer = customer_from(cursor.fetchone()).customer if customer_external_id else None
         rows = context.fetchall()
-    *touches, (_, *_, prior) = rows
+    *touches, (_, *_, prior) = rows  # the last row only carries the count of earlier conversions
     clicks: list[Touch] = []
     parties: dict[int, Party] = {}
     flooded = False
@@ -208,7 +208,7 @@ def _code_party(program: Program, code: str | None) -> Party | None:
 
 def _parties_with_status(ids: set[int]) -> dict[int, tuple[Party, str]]:
     rows = Affiliate.objects.filter(id__in=ids).values_list(*_PARTY_COLUMNS, "status")
-    return {row[0]: (_party(*row[:4]), row[4]) for row in rows}
+    return {i: (_party(i, email, parent, parent_status), status) for i, email, parent, parent_status, status in rows}
 
 
 @dataclass(frozen=True)

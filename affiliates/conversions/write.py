@@ -35,7 +35,9 @@ def _conversion(ctx: ConversionContext, plan: Plan) -> Conversion:
     )
 
 
-def _commissions(ctx: ConversionContext, plan: Plan, conversion: Conversion) -> tuple[list[Commission], ...]:
+def _commissions(
+    ctx: ConversionContext, plan: Plan, conversion: Conversion
+) -> tuple[list[Commission], list[Commission]]:
     """(first-tier, second-tier) commissions; a second-tier one's `source` is set in SQL."""
     common: dict[str, Any] = {
         "program": ctx.program,
