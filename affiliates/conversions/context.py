@@ -252,7 +252,10 @@ def _named(
 def _tier_totals(
     *, rules: Sequence[CommissionRule], candidates: set[int], rule_ctx: rule_eval.RuleContext, at: datetime
 ) -> dict[int, rule_eval.TierTotals]:
-    """Trailing totals (one query) of the candidates whose rule has tiers; none without such rules."""
+    """Trailing totals (one query) of the candidates whose rule has tiers; none without such rules.
+    Read before attribution decides (the plan stays pure), so a candidate that ends up without
+    credit may be counted in vain; in return, one query however many credited affiliates have
+    tiered rules."""
     if not any(r.tiers for r in rules):
         return {}
     tiered = set()
@@ -271,6 +274,10 @@ def context_load(*, program: Program, order: ConversionInput, rules: Sequence[Co
     read = _read(program=program, order=order, count_prior=rule_eval.rules_count_prior(rules), now=now)
     named = _named(program=program, order=order, customer=read.customer, known=read.parties)
     parties = {**read.parties, **named.parties}
+    # Whoever the plan may credit: the affiliates of counted clicks, the coupon, code and binding.
+    candidates = {c.affiliate_id for c in read.clicks} | {
+        i for i in (named.coupon_affiliate_id, named.code_affiliate_id, named.bound_affiliate_id) if i is not None
+    }
     rule_ctx = rule_eval.rule_context(
         event_type=order.event_type,
         product_ids=order.product_ids,
@@ -290,6 +297,6 @@ def context_load(*, program: Program, order: ConversionInput, rules: Sequence[Co
         bound_affiliate_id=named.bound_affiliate_id,
         prior=read.prior,
         rules=rules,
-        tier_totals=_tier_totals(rules=rules, candidates=set(parties), rule_ctx=rule_ctx, at=order.occurred_at),
+        tier_totals=_tier_totals(rules=rules, candidates=candidates, rule_ctx=rule_ctx, at=order.occurred_at),
         now=now,
     )

@@ -1,17 +1,21 @@
 """`affiliates.rules`: rule choice, conditions, tiers and amounts, table-driven and without a
-database (rules are unsaved instances; tier totals and prior counts come in as data). The
-loaders (`rules_for`, `tier_totals`) run in the conversion tests against PostgreSQL."""
+database (rules are unsaved instances; tier totals and prior counts come in as data); then, at
+the end, rules applied to recorded conversions through PostgreSQL, where the loaders
+(`rules_for`'s named affiliates, `tier_totals`) and the count of earlier conversions are read."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from affiliates import rules
+from affiliates import conversions, rules
 from affiliates.models import CommissionRule
+from affiliates.tests import factories
 
 T = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 VIP, REGULAR = 7, 8
@@ -139,3 +143,80 @@ def test_commission_amount(fields, base, weight, totals, amount):
 def test_a_tier_without_a_rate_of_its_kind_keeps_the_rules_rate():
     tiered = rule(percent=Decimal("10"), tiers=[{"metric": "revenue", "threshold": 0, "flat_minor": 900}])
     assert rules.tier_rate(tiered, rules.NO_TOTALS) == (Decimal("10"), 900)
+
+
+# --- applied to recorded conversions (PostgreSQL) ----------------------------------------------
+
+
+def _record(program, **fields):
+    fields.setdefault("external_id", f"order-{uuid.uuid4().hex[:8]}")
+    fields.setdefault("event_type", "purchase")
+    fields.setdefault("currency", program.currency)
+    return conversions.conversion_record(program=program, **fields)
+
+
+@pytest.mark.django_db
+def test_affiliate_specific_rule_beats_program_wide_then_priority(program):
+    vip, regular = factories.affiliate(program), factories.affiliate(program)
+    factories.rule(program, percent="10", priority=100)
+    factories.rule(program, percent="30", priority=0, affiliates=[vip])
+    factories.rule(program, percent="15", priority=50)
+    now = timezone.now()
+    results = {}
+    for aff in (vip, regular):
+        visitor = uuid.uuid4()
+        factories.click(aff, visitor=visitor, at=now)
+        conversion, _ = _record(program, amount="10.00", visitor_id=visitor)
+        results[aff.id] = conversion.commissions.get().amount_minor
+    assert results == {vip.id: 300, regular.id: 100}
+
+
+@pytest.mark.django_db
+def test_flat_rule_with_min_max_and_first_purchase_only(program):
+    aff = factories.affiliate(program)
+    factories.rule(program, kind="flat", flat_minor=500, first_purchase_only=True, priority=10)
+    factories.rule(program, percent="1", min_minor=50)
+    visitor = uuid.uuid4()
+    factories.click(aff, visitor=visitor, at=timezone.now())
+    first, _ = _record(program, amount="10.00", visitor_id=visitor, customer_external_id="k")
+    second, _ = _record(program, amount="10.00", visitor_id=visitor, customer_external_id="k")
+    assert first.commissions.get().amount_minor == 500
+    assert second.commissions.get().amount_minor == 50  # 1 % of 10.00 is 0.10, raised to the 0.50 minimum
+
+
+@pytest.mark.django_db
+def test_performance_tiers_raise_the_rate_after_enough_trailing_revenue(program):
+    aff = factories.affiliate(program)
+    factories.rule(
+        program, percent="10", tiers=[{"metric": "revenue", "threshold": 10000, "percent": "20", "flat_minor": None}]
+    )
+    now = timezone.now()
+    amounts = []
+    for i, amount in enumerate(("60.00", "50.00", "10.00")):
+        visitor = uuid.uuid4()
+        factories.click(aff, visitor=visitor, at=now - timedelta(days=3 - i, minutes=1))
+        conversion, _ = _record(program, amount=amount, visitor_id=visitor, occurred_at=now - timedelta(days=3 - i))
+        amounts.append(conversion.commissions.get().amount_minor)
+    # 60 and 50 earn 10 %; by the third sale the trailing 30 days hold 110.00 >= 100.00: 20 %
+    assert amounts == [600, 500, 200]
+
+
+@pytest.mark.django_db
+def test_recurring_limit_in_payments(program):
+    aff = factories.affiliate(program)
+    factories.rule(program, percent="50", event_types=["purchase", "subscription_payment"], recurring_payments_max=2)
+    visitor, now = uuid.uuid4(), timezone.now()
+    factories.click(aff, visitor=visitor, at=now - timedelta(days=70))
+    earned = []
+    for month in range(3):
+        conversion, _ = _record(
+            program,
+            amount="10.00",
+            event_type="purchase" if month == 0 else "subscription_payment",
+            visitor_id=visitor,
+            customer_external_id="sub-1",
+            occurred_at=now - timedelta(days=60 - 30 * month),
+        )
+        earned.append(list(conversion.commissions.values_list("amount_minor", flat=True)))
+    assert earned == [[500], [500], []]
+    assert conversion.attribution["notes"][0]["reason"] == "no_matching_rule"
