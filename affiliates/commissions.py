@@ -1,158 +1,19 @@
-"""Commission rules applied to credited shares, and the commission lifecycle.
+"""The commission lifecycle: status changes, with their audit fields and rollup moves.
 
-Rule choice (exactly one rule per conversion and credited affiliate): among the program's
-active rules whose conditions match, a rule naming the affiliate beats a program-wide one, then
-the higher priority, then the lower id. Amounts are rounded once, half-up to the currency's minor
-unit: a percentage of the affiliate's credited share, or a flat amount times its weight; then the
-rule's minimum and maximum apply.
+Which rule a credited share earns by, and how much, is `affiliates.rules`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 
-from dateutil.relativedelta import relativedelta
-from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import transaction
-from django.db.models import Count, Q, Sum, Value
 from django.utils import timezone
 
 from accounts.models import User
 from affiliates import rollups
-from affiliates.attribution import round_half_up
 from affiliates.errors import AffiliateError
-from affiliates.models import Commission, CommissionRule, Conversion, ConversionCredit, Customer
-
-TIER_DAYS = 30
-
-
-@dataclass(frozen=True)
-class RuleContext:
-    """What a rule's conditions look at, computed once per conversion."""
-
-    event_type: str
-    product_ids: frozenset[str]
-    occurred_at: datetime
-    is_first_purchase: bool
-    customer_first_at: datetime | None
-    customer_prior_conversions: int
-
-
-def rule_matches(rule: CommissionRule, ctx: RuleContext) -> bool:
-    if not rule.is_active:
-        return False
-    if rule.event_types and ctx.event_type not in rule.event_types:
-        return False
-    if rule.product_ids and not ctx.product_ids.intersection(rule.product_ids):
-        return False
-    if rule.first_purchase_only and not ctx.is_first_purchase:
-        return False
-    first = ctx.customer_first_at
-    months = rule.recurring_months_max
-    if months is not None and first is not None and ctx.occurred_at >= first + relativedelta(months=months):
-        return False
-    # "N payments": the first conversion is payment 1, so conversions 1..N earn.
-    payments = rule.recurring_payments_max
-    return payments is None or ctx.customer_prior_conversions < payments
-
-
-def rule_choose(rules: list[CommissionRule], *, affiliate_id: int, ctx: RuleContext) -> CommissionRule | None:
-    """`rules` come with `scoped_ids` (the set of affiliate ids a rule names) prefetched."""
-    best: tuple | None = None
-    chosen = None
-    for rule in rules:
-        scoped: set[int] = rule.scoped_ids  # type: ignore[attr-defined]
-        if scoped and affiliate_id not in scoped:
-            continue
-        if not rule_matches(rule, ctx):
-            continue
-        key = (0 if scoped else 1, -rule.priority, rule.id)
-        if best is None or key < best:
-            best, chosen = key, rule
-    return chosen
-
-
-def rules_for(program_id: int) -> list[CommissionRule]:
-    """Active rules with the ids of the affiliates each names, in one query."""
-    return rules_for_programs([program_id])
-
-
-def rules_for_programs(program_ids: list[int]) -> list[CommissionRule]:
-    rules = list(
-        CommissionRule.objects.filter(program_id__in=program_ids, is_active=True).annotate(
-            scoped=ArrayAgg("affiliates__id", filter=Q(affiliates__isnull=False), default=Value([]))
-        )
-    )
-    for rule in rules:
-        rule.scoped_ids = set(rule.scoped)  # type: ignore[attr-defined]
-    return rules
-
-
-def _tier_rate(rule: CommissionRule, *, affiliate_id: int, before: datetime) -> tuple[Decimal | None, int | None]:
-    """The rate of the highest tier the affiliate reached over the trailing 30 days, or the
-    rule's own rate. Tiers: [{"metric": "revenue"|"conversions", "threshold": int, "percent":
-    str|None, "flat_minor": int|None}], threshold in minor units for revenue."""
-    if not rule.tiers:
-        return rule.percent, rule.flat_minor
-    totals = ConversionCredit.objects.filter(
-        affiliate_id=affiliate_id, occurred_at__gte=before - timedelta(days=TIER_DAYS), occurred_at__lt=before
-    ).aggregate(revenue=Sum("revenue_minor"), conversions=Count("id"))
-    measured = {"revenue": totals["revenue"] or 0, "conversions": totals["conversions"] or 0}
-    percent, flat = rule.percent, rule.flat_minor
-    best_threshold = -1
-    for tier in rule.tiers:
-        value = measured.get(tier["metric"], 0)
-        if value >= tier["threshold"] > best_threshold:
-            best_threshold = tier["threshold"]
-            percent = Decimal(tier["percent"]) if tier.get("percent") is not None else percent
-            flat = tier["flat_minor"] if tier.get("flat_minor") is not None else flat
-    return percent, flat
-
-
-def commission_amount(
-    rule: CommissionRule, *, base_minor: int, weight: Decimal, affiliate_id: int, before: datetime
-) -> int:
-    percent, flat = _tier_rate(rule, affiliate_id=affiliate_id, before=before)
-    if rule.kind == CommissionRule.Kind.PERCENT:
-        amount = int(round_half_up(Decimal(base_minor) * (percent or Decimal(0)) / Decimal(100)))
-    else:
-        amount = int(round_half_up(Decimal(flat or 0) * weight))
-    if rule.min_minor is not None:
-        amount = max(amount, rule.min_minor)
-    if rule.max_minor is not None:
-        amount = min(amount, rule.max_minor)
-    return amount
-
-
-def rules_count_prior(rules: list[CommissionRule]) -> bool:
-    """Whether choosing among `rules` needs the customer's count of earlier conversions."""
-    return any(r.first_purchase_only or r.recurring_payments_max is not None for r in rules)
-
-
-def rule_context(
-    *, conversion: Conversion, customer: Customer | None, rules: list[CommissionRule], prior: int | None = None
-) -> RuleContext:
-    """`prior`: the customer's earlier conversions, if the caller counted them already."""
-    if prior is None:
-        prior = 0
-        if customer is not None and rules_count_prior(rules):
-            # Counting costs a query; only rules with these conditions need it.
-            prior = (
-                Conversion.objects.filter(customer=customer, occurred_at__lt=conversion.occurred_at)
-                .exclude(pk=conversion.pk)
-                .count()
-            )
-    return RuleContext(
-        event_type=conversion.event_type,
-        product_ids=frozenset(conversion.product_ids),
-        occurred_at=conversion.occurred_at,
-        is_first_purchase=prior == 0,
-        customer_first_at=customer.first_conversion_at if customer else None,
-        customer_prior_conversions=prior,
-    )
-
+from affiliates.models import Commission, Conversion
 
 # --- lifecycle ------------------------------------------------------------------------------
 

@@ -12,6 +12,9 @@ from datetime import date
 
 from django.db import connection
 
+StatKey = tuple[date, int, int, int | None]  # (day, program, affiliate, link): a DailyStat row
+StatDeltas = dict[StatKey, dict[str, int]]  # column -> amount to add
+
 _STAT_COLUMNS = (
     "clicks",
     "unique_visitors",
@@ -23,7 +26,7 @@ _STAT_COLUMNS = (
 )
 
 
-def stats_add(rows: dict[tuple[date, int, int, int | None], dict[str, int]]) -> None:
+def stats_add(rows: StatDeltas) -> None:
     """Add deltas to DailyStat rows keyed by (date, program, affiliate, link)."""
     statement = stats_add_sql(rows)
     if statement is not None:
@@ -31,7 +34,7 @@ def stats_add(rows: dict[tuple[date, int, int, int | None], dict[str, int]]) -> 
             cursor.execute(*statement)
 
 
-def stats_add_sql(rows: dict[tuple[date, int, int, int | None], dict[str, int]]) -> tuple[str, list] | None:
+def stats_add_sql(rows: StatDeltas) -> tuple[str, list[str]] | None:
     """The upsert behind `stats_add`, for a caller that runs it inside a statement of its own
     (as a CTE); None when there is nothing to add. The rows travel as one JSON parameter, so
     the statement's text and parameter count stay the same however many rows there are."""
@@ -63,7 +66,7 @@ _STATS_SQL = (
 )
 
 
-def _lock_order(key: tuple[date, int, int, int | None]) -> tuple:
+def _lock_order(key: StatKey) -> tuple[date, int, int, bool, int]:
     day, program_id, affiliate_id, link_id = key
     return (day, program_id, affiliate_id, link_id is None, link_id or 0)  # link NULLS LAST
 

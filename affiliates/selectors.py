@@ -12,9 +12,9 @@ from django.db import connection
 from django.db.models import Sum
 
 from accounts.models import User
-from affiliates import commissions
 from affiliates.errors import AffiliateError
 from affiliates.models import Affiliate, CommissionRule, DailySource, DailyStat, Program
+from affiliates.rules import rules_for_programs
 from core import money
 from core.localcache import cacheable, forget_after_commit, local_cache
 
@@ -53,7 +53,7 @@ def programs_snapshot() -> Programs:
     generation = local_cache.generation()
     programs = list(Program.objects.order_by("id"))
     rules: dict[int, list[CommissionRule]] = defaultdict(list)
-    for rule in commissions.rules_for_programs([p.id for p in programs]):
+    for rule in rules_for_programs([p.id for p in programs]):
         rules[rule.program_id].append(rule)
     snapshot = Programs(
         by_slug={p.slug: p for p in programs},

@@ -445,7 +445,17 @@ class ConversionInputSerializer(FieldsBuiltOnce, serializers.Serializer):
         return value
 
 
+class _Credits(serializers.ListSerializer):
+    def get_attribute(self, instance: Conversion) -> Any:
+        # A conversion just recorded carries the credits it wrote (conversions.write): no query.
+        written = getattr(instance, "written_credits", None)
+        return written if written is not None else super().get_attribute(instance)
+
+
 class CreditSerializer(serializers.Serializer):
+    class Meta:
+        list_serializer_class = _Credits
+
     affiliate = serializers.IntegerField(source="affiliate_id")
     weight = serializers.DecimalField(max_digits=7, decimal_places=6)
     revenue = MinorAmountField(source="revenue_minor", currency_from="conversion.currency")

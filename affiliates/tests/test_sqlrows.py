@@ -124,4 +124,6 @@ def test_a_prepared_statement_follows_the_tenant_of_the_connection(reused_tenant
 def test_nested_prepared_cursors_share_the_outermost(tenant):
     with sqlrows.prepared() as outer, sqlrows.prepared() as inner:
         assert inner is outer
-    assert outer.closed and connection._prepared_cursor is None  # closed and forgotten
+        assert sqlrows.prepared_current() is outer
+    assert outer.closed  # closed
+    assert sqlrows.prepared_current() is None  # and forgotten

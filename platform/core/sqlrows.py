@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
 from django.db import connection
 from django.db.models import Model
+
+# The outermost `prepared` cursor of this thread (or asyncio task), as Django's connection is
+# per thread: nested uses find it here. Checked against the connection it was opened on.
+_prepared: ContextVar[psycopg.Cursor | None] = ContextVar("sqlrows_prepared", default=None)
 
 # attname -> SQL (no parameters), or a function of the instance giving (SQL, parameters)
 Expressions = dict[str, str | Callable[[Any], tuple[str, list[Any]]]]
@@ -82,7 +87,7 @@ def prepared() -> Iterator[psycopg.Cursor]:
     as Django's (IntegrityError...). Nested uses share the outermost cursor: a hot path opens
     one for all its statements. Not for a pooler in transaction mode (PgBouncer), which does
     not keep prepared statements on one server connection."""
-    outer = getattr(connection, "_prepared_cursor", None)
+    outer = _prepared.get()
     if outer is not None and outer.connection is connection.connection and not outer.closed:
         with connection.wrap_database_errors:
             yield outer
@@ -92,8 +97,13 @@ def prepared() -> Iterator[psycopg.Cursor]:
         connection.wrap_database_errors,
         psycopg.Cursor(wrapper.cursor.connection) as cursor,
     ):
-        connection._prepared_cursor = cursor
+        token = _prepared.set(cursor)
         try:
             yield cursor
         finally:
-            connection._prepared_cursor = None
+            _prepared.reset(token)
+
+
+def prepared_current() -> psycopg.Cursor | None:
+    """The cursor `prepared` has open in this thread (or task), if any."""
+    return _prepared.get()
