@@ -80,3 +80,13 @@ def test_an_unknown_api_path_gets_a_json_404_also_with_debug_on(signed_in, path)
 
 def test_the_docs_without_their_slash_still_redirect(signed_in):
     assert signed_in.get("/api/docs").status_code == 301
+
+
+@pytest.mark.parametrize("method", ["post", "delete", "patch"])
+def test_a_write_to_an_unknown_api_path_gets_a_json_404_not_a_csrf_page(reused_tenant, method):
+    client = Client(HTTP_HOST=f"{reused_tenant().tenant.slug}.{settings.PLATFORM_DOMAIN}", enforce_csrf_checks=True)
+
+    response = getattr(client, method)("/api/v1/commission-rules/0.5")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -71,5 +71,5 @@ def click(affiliate: Affiliate, *, visitor, at: datetime, **fields: Any):
     )
     tracking.clicks_drain()
     # Tests place clicks at simulated times; the real-time dedupe must not merge them.
-    tracking._redis().delete(tracking.dedupe_key(connection.schema_name, result.visitor_id, target.link_id))
+    tracking.redis_client().delete(tracking.dedupe_key(connection.schema_name, result.visitor_id, target.link_id))
     return result

@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import redis
 from django.db import connection
 from django.utils import timezone
 
@@ -370,13 +371,13 @@ def test_clicks_fall_back_to_a_direct_insert_when_redis_is_down(program, monkeyp
     import redis as redis_lib
 
     from affiliates import tracking
+    from affiliates.tracking import buffer
 
     aff = factories.affiliate(program)
     target = tracking.target_resolve(code=aff.code)
     # a real client to a port nobody listens on: the same error a dead Redis gives
     dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    monkeypatch.setattr(tracking, "_client", dead)
-    monkeypatch.setattr(tracking, "_script", dead.register_script(tracking._SCRIPT))
+    monkeypatch.setattr(buffer, "_client", dead)
     visitor = uuid.uuid4()
 
     result = tracking.click_record(target=target, visitor_id=visitor, ip="10.9.9.9", user_agent="Mozilla/5.0 Safari")
@@ -433,9 +434,9 @@ def test_the_drain_fills_the_rollups_once_even_when_a_crash_repeats_a_batch(prog
             target=target, visitor_id=visitor, ip="10.2.3.4", user_agent="Mozilla/5.0", referrer=referrer, at=at
         )
         # simulated times: the real-time dedupe must not merge the returning visitor's clicks
-        tracking._redis().delete(tracking.dedupe_key(connection.schema_name, visitor, target.link_id))
+        tracking.redis_client().delete(tracking.dedupe_key(connection.schema_name, visitor, target.link_id))
     # a crash after the commit and before XDEL: the next drain reads the same entries again
-    monkeypatch.setattr(tracking.redis.Redis, "xdel", lambda self, *a: 0)
+    monkeypatch.setattr(redis.Redis, "xdel", lambda self, *a: 0)
     assert tracking.clicks_drain() == 4
     monkeypatch.undo()
     assert tracking.clicks_drain() == 0
@@ -450,4 +451,4 @@ def test_the_drain_fills_the_rollups_once_even_when_a_crash_repeats_a_batch(prog
         ("blog.example.net", yesterday, 1),
         ("blog.example.net", today, 1),
     ]
-    assert Click.objects.count() == 4 and not tracking._redis().xlen(tracking.stream_key(connection.schema_name))
+    assert Click.objects.count() == 4 and not tracking.redis_client().xlen(tracking.stream_key(connection.schema_name))

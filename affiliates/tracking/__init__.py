@@ -12,16 +12,8 @@ The names other modules call are exported here.
 
 from __future__ import annotations
 
-import sys
-import types
-
-# Tests patch redis.Redis through this name (`tracking.redis.Redis`).
-import redis as redis
-
-from affiliates.tracking import buffer
 from affiliates.tracking.buffer import (
     BUFFER_PAUSE_SECONDS,
-    CLICK_SCRIPT,
     DEDUPE_SECONDS,
     FLOOD_LIMIT_PER_IP,
     FLOOD_LIMIT_PER_VISITOR,
@@ -63,27 +55,3 @@ __all__ = [
     "targets_forget",
     "visitor_from_cookie",
 ]
-
-# The names tests used before the split (affiliates/tests/test_conversions.py and factories.py):
-# the client getter, the script, and the client itself, which a test swaps for a dead one with
-# monkeypatch.setattr(tracking, "_client", ...). A module cannot see an assignment to its
-# attributes, so that one is a property forwarding to `buffer`, where clicks read it, on a module
-# subclass (Python's documented way to customise a module's attribute access). The same test swaps
-# `_script`, which nothing reads any more (the script's digest is the constant buffer.SCRIPT_SHA).
-# All of this goes once those tests patch `tracking.buffer` directly.
-_redis = redis_client
-_SCRIPT = CLICK_SCRIPT
-_script: object = None
-
-
-class _Package(types.ModuleType):
-    @property
-    def _client(self) -> redis.Redis | None:
-        return buffer._client
-
-    @_client.setter
-    def _client(self, value: redis.Redis | None) -> None:
-        buffer._client = value
-
-
-sys.modules[__name__].__class__ = _Package
