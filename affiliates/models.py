@@ -396,14 +396,9 @@ class Commission(models.Model):
     )
     status_reason = models.CharField(max_length=500, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
-    payout_item = models.ForeignKey(
-        "billing.PayoutItem",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="commissions",
-        help_text="The payout that pays (or is paying) it; cleared again if that payout fails.",
-    )
+    # The payout item that pays (or is paying) a commission is billing's to know: its link table
+    # (billing.PayoutItemCommission) names the commission, and the query name `payout_item`
+    # reaches it from here without an import (`commissions.commission_ids_in_payout`).
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -422,6 +417,13 @@ class Commission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_minor} {self.currency} ({self.status})"
+
+    @property
+    def payout_item_id(self) -> int | None:
+        """Transitional, one query: the refund path in `affiliates.conversions` still reads this
+        until it asks `commissions.commission_ids_in_payout` once for all of a conversion's
+        commissions; remove it then."""
+        return type(self).objects.filter(pk=self.pk).values_list("payout_item", flat=True).first()
 
 
 class DailyStat(models.Model):

@@ -13,7 +13,7 @@ from django.db.models import QuerySet, Sum
 
 from affiliates import commissions
 from affiliates.errors import AffiliateError
-from affiliates.models import Affiliate, CommissionRule, Conversion, DailySource, DailyStat, Program
+from affiliates.models import Affiliate, Commission, CommissionRule, Conversion, DailySource, DailyStat, Program
 from core import money
 from core.localcache import cacheable, forget_after_commit, local_cache
 
@@ -171,3 +171,9 @@ def stats(
         ],
         "top_sources": [{"source": r["source"], "clicks": r["clicks"]} for r in top_sources],
     }
+
+
+def commissions_in_id_order() -> QuerySet[Commission]:
+    """All commissions, oldest first: what billing prefetches to list the commissions each payout
+    pays (billing reads commissions through affiliates, never their table)."""
+    return Commission.objects.order_by("id")

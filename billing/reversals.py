@@ -150,7 +150,9 @@ def reversal_record(*, item_id: int, transfer: TransferState, by: Any = None) ->
             item.reversal_reason = item.reversal_reason or DEFAULT_REASON
             item.save(update_fields=["status", "reversed_at", "reversal_reason"])
             commissions.commissions_reversed(
-                commission_ids=list(item.commissions.order_by("id").values_list("pk", flat=True)),
+                commission_ids=list(
+                    item.commission_links.order_by("commission_id").values_list("commission_id", flat=True)
+                ),
                 when=now,
                 reason=item.reversal_reason,
                 by=by,
