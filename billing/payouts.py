@@ -41,6 +41,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, OuterRef, Q, Sum, Value, When
 from django.utils import timezone
 
+from accounts.models import User
 from affiliates import commissions
 from affiliates.models import Affiliate, Commission, Program
 from billing import gateway, selectors, services
@@ -61,7 +62,7 @@ SEND_THREADS = 16
 
 
 def payout_run_create(
-    *, program: Program, by: Any = None, confirm: bool = False, scheduled_for: date | None = None
+    *, program: Program, by: User | None = None, confirm: bool = False, scheduled_for: date | None = None
 ) -> PayoutRun:
     """Take each affiliate's approved, unpaid commissions (net of negative adjustments); an
     affiliate whose total reaches the program's threshold and whose Stripe account can receive
