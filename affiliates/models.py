@@ -396,14 +396,9 @@ class Commission(models.Model):
     )
     status_reason = models.CharField(max_length=500, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
-    payout_item = models.ForeignKey(
-        "billing.PayoutItem",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="commissions",
-        help_text="The payout that pays (or is paying) it; cleared again if that payout fails.",
-    )
+    # The payout item that pays (or is paying) a commission is billing's to know: its link table
+    # (billing.PayoutItemCommission) names the commission, and the query name `payout_item`
+    # reaches it from here without an import (`commissions.commission_ids_in_payout`).
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 
 from accounts.models import User
 from affiliates.errors import AffiliateError
-from affiliates.models import Affiliate, CommissionRule, DailySource, DailyStat, Program
+from affiliates.models import Affiliate, Commission, CommissionRule, DailySource, DailyStat, Program
 from affiliates.rules import rules_for_programs
 from core import money
 from core.localcache import cacheable, forget_after_commit, local_cache
@@ -188,3 +188,9 @@ def stats(
         ],
         "top_sources": [{"source": r["source"], "clicks": r["clicks"]} for r in top_sources],
     }
+
+
+def commissions_in_id_order() -> QuerySet[Commission]:
+    """All commissions, oldest first: what billing prefetches to list the commissions each payout
+    pays (billing reads commissions through affiliates, never their table)."""
+    return Commission.objects.order_by("id")

@@ -105,7 +105,7 @@ class PayoutRun(models.Model):
 
 class PayoutItem(models.Model):
     """What one affiliate receives in a run: one Stripe transfer, for exactly the commissions
-    linked to it (`Commission.payout_item`)."""
+    linked to it (`PayoutItemCommission`)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -136,6 +136,16 @@ class PayoutItem(models.Model):
     reversed_at = models.DateTimeField(null=True, blank=True)
     reversal_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # What it pays, through the links below. The query name lets a commission be found by its
+    # item (`Commission.objects.filter(payout_item=...)`, `payout_item__isnull`) as when the link
+    # was a column of the commission; a commission has no attribute for it.
+    commissions = models.ManyToManyField(
+        "affiliates.Commission",
+        through="PayoutItemCommission",
+        related_name="+",
+        related_query_name="payout_item",
+        help_text="The commissions this item pays (or is paying).",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -149,6 +159,26 @@ class PayoutItem(models.Model):
 
     def __str__(self) -> str:
         return f"payout item {self.pk} ({self.status})"
+
+
+class PayoutItemCommission(models.Model):
+    """A commission reserved for a payout item: made with the item (billing.payouts), removed
+    again if the item fails or its run is cancelled (the commission then goes to the next run),
+    kept once the item is paid or reversed. Billing's table, so that affiliates (programs) know
+    nothing of payouts; affiliates finds a commission's link only by the query name `payout_item`.
+
+    The commission is the primary key: a commission is linked to at most one item at a time, and
+    the key (`billing_payoutitemcommission_pkey`) is the last line of defence behind the run's
+    row locks (see `affiliates.commissions.commissions_reserve`). Deleting a commission drops its
+    link, as it dropped the column that held it before; an item with links cannot be deleted."""
+
+    commission = models.OneToOneField(
+        "affiliates.Commission", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    payout_item = models.ForeignKey(PayoutItem, on_delete=models.PROTECT, related_name="commission_links")
+
+    def __str__(self) -> str:
+        return f"commission {self.commission_id} in payout item {self.payout_item_id}"
 
 
 class Funding(models.Model):

@@ -36,16 +36,18 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection, transaction
-from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import Case, F, OuterRef, Q, Sum, Value, When
 from django.utils import timezone
 
+from accounts.models import User
 from affiliates import commissions
 from affiliates.models import Affiliate, Commission, Program
 from billing import gateway, selectors, services
 from billing.connect.services import accounts_for
 from billing.errors import BillingError
-from billing.models import LedgerEntry, PayoutItem, PayoutRun
+from billing.models import LedgerEntry, PayoutItem, PayoutItemCommission, PayoutRun
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ SEND_THREADS = 16
 
 
 def payout_run_create(
-    *, program: Program, by: Any = None, confirm: bool = False, scheduled_for: date | None = None
+    *, program: Program, by: User | None = None, confirm: bool = False, scheduled_for: date | None = None
 ) -> PayoutRun:
     """Take each affiliate's approved, unpaid commissions (net of negative adjustments); an
     affiliate whose total reaches the program's threshold and whose Stripe account can receive
@@ -78,11 +80,7 @@ def payout_run_create(
             status=PayoutRun.Status.AWAITING_CONFIRMATION if confirm else PayoutRun.Status.QUEUED,
         )
         owed: dict[int, list[Commission]] = defaultdict(list)
-        for commission in (
-            Commission.objects.select_for_update()
-            .filter(program=program, status=Commission.Status.APPROVED, payout_item__isnull=True)
-            .order_by("id")  # the order refunds lock commissions in
-        ):
+        for commission in commissions.commissions_reserve(program_id=program.pk):  # locked until commit
             owed[commission.affiliate_id].append(commission)
         affiliates = Affiliate.objects.in_bulk(list(owed))
         accounts = accounts_for(tenant=tenant, affiliate_ids=list(owed))
@@ -116,8 +114,10 @@ def payout_run_create(
             total += amount
         # In bulk: a run for 10,000 affiliates is a few statements here, not 20,000.
         PayoutItem.objects.bulk_create(items, batch_size=1000)
-        Commission.objects.filter(pk__in=[c.pk for item in items for c in owed[item.affiliate_id]]).update(
-            payout_item=Subquery(PayoutItem.objects.filter(run=run, affiliate_id=OuterRef("affiliate_id")).values("pk"))
+        PayoutItemCommission.objects.bulk_create(
+            PayoutItemCommission(commission_id=c.pk, payout_item_id=item.pk)
+            for item in items
+            for c in owed[item.affiliate_id]
         )
         run.total_minor = total
         if total == 0:
@@ -152,13 +152,40 @@ def payout_run_cancel(*, run: PayoutRun) -> PayoutRun:
         run = PayoutRun.objects.select_for_update().get(pk=run.pk)
         if run.status in (PayoutRun.Status.DONE, PayoutRun.Status.CANCELLED):
             raise BillingError("not_cancellable", f"This run is {run.status}.", status=409)
-        pending = run.items.select_for_update().filter(status=PayoutItem.Status.PENDING)
-        Commission.objects.filter(payout_item__in=pending).update(payout_item=None)
-        pending.update(status=PayoutItem.Status.FAILED, failure_code="cancelled", failure_message="Run cancelled.")
+        pending = list(
+            run.items.select_for_update()
+            .filter(status=PayoutItem.Status.PENDING)
+            .order_by("id")
+            .values_list("pk", flat=True)
+        )
+        _release(pending)
+        PayoutItem.objects.filter(pk__in=pending).update(
+            status=PayoutItem.Status.FAILED, failure_code="cancelled", failure_message="Run cancelled."
+        )
         if not run.items.filter(status=PayoutItem.Status.SENDING).exists():
             run.status, run.finished_at = PayoutRun.Status.CANCELLED, timezone.now()
         run.save(update_fields=["status", "finished_at"])
     return run
+
+
+def _linked() -> ArraySubquery:
+    """The ids of the commissions an item pays, in id order, as a column of the item's row: read
+    in the statement that locks the items (a batch's links cost no statement of their own)."""
+    return ArraySubquery(
+        PayoutItemCommission.objects.filter(payout_item=OuterRef("pk"))
+        .order_by("commission_id")
+        .values("commission_id")
+    )
+
+
+def _release(item_ids: list[int]) -> None:
+    """These items let go of their commissions, which go to the next run: affiliates locks them
+    (a refund or a staff decision waiting for one then sees it free), and the links go."""
+    if not item_ids:
+        return
+    links = PayoutItemCommission.objects.filter(payout_item_id__in=item_ids)
+    commissions.commissions_release(commission_ids=list(links.values_list("commission_id", flat=True)))
+    links.delete()
 
 
 def payout_run_execute(*, run: PayoutRun, threads: int = SEND_THREADS) -> PayoutRun:
@@ -258,22 +285,24 @@ def _reserve_many(item_ids: list[int]) -> list[int]:
         items = list(
             PayoutItem.objects.select_for_update(skip_locked=True)
             .filter(pk__in=item_ids, status__in=[PayoutItem.Status.PENDING, PayoutItem.Status.SENDING])
+            .annotate(linked=_linked())
             .order_by("id")
         )
         ready = [item.pk for item in items if item.status == PayoutItem.Status.SENDING]
         pending = [item for item in items if item.status == PayoutItem.Status.PENDING]
         if not pending:
             return ready
-        linked: dict[int, list[Commission]] = defaultdict(list)
-        for commission in Commission.objects.select_for_update().filter(payout_item__in=pending).order_by("id"):
-            linked[commission.payout_item_id].append(commission)
+        locked = {
+            c.pk: c
+            for c in commissions.commissions_lock(commission_ids=sorted(pk for item in pending for pk in item.linked))
+        }
         # Refunds and status changes of linked commissions are refused or become adjustments
         # (see affiliates), so this holds; checked anyway, because money leaves on it.
         changed = [
             item.pk
             for item in pending
-            if any(c.status != Commission.Status.APPROVED for c in linked[item.pk])
-            or sum(c.amount_minor for c in linked[item.pk]) != item.amount_minor
+            if any(pk not in locked or locked[pk].status != Commission.Status.APPROVED for pk in item.linked)
+            or sum(locked[pk].amount_minor for pk in item.linked if pk in locked) != item.amount_minor
         ]
         if changed:
             PayoutItem.objects.filter(pk__in=changed).update(
@@ -281,7 +310,7 @@ def _reserve_many(item_ids: list[int]) -> list[int]:
                 failure_code="commissions_changed",
                 failure_message="Its commissions changed after the run was made; they go to the next run.",
             )
-            Commission.objects.filter(payout_item__in=changed).update(payout_item=None)
+            _release(changed)
         by_currency: dict[str, list[PayoutItem]] = defaultdict(list)
         for item in pending:
             if item.pk not in changed:
@@ -379,7 +408,9 @@ def _record_many(paid: list[tuple[int, str]]) -> list[PayoutItem]:
     transfer_ids = dict(paid)
     with transaction.atomic():
         # In id order, as every other writer locks items: two recorders cannot deadlock.
-        items = list(PayoutItem.objects.select_for_update().filter(pk__in=transfer_ids).order_by("id"))
+        items = list(
+            PayoutItem.objects.select_for_update().filter(pk__in=transfer_ids).annotate(linked=_linked()).order_by("id")
+        )
         now = timezone.now()
         sending = [item for item in items if item.status == PayoutItem.Status.SENDING]
         if sending:
@@ -399,8 +430,7 @@ def _record_many(paid: list[tuple[int, str]]) -> list[PayoutItem]:
                     None,
                 )
                 item.failure_code = item.failure_message = ""
-            linked = Commission.objects.select_for_update().filter(payout_item__in=sending).order_by("id")
-            commissions.commissions_paid(commission_ids=list(linked.values_list("pk", flat=True)), when=now)
+            commissions.commissions_paid(commission_ids=sorted(pk for item in sending for pk in item.linked), when=now)
     return items
 
 
@@ -449,5 +479,5 @@ def _fail(item_id: int, *, code: str, message: str) -> PayoutItem:
             reference=f"item-release:{item.pk}",
             memo=f"Transfer refused: {code}",
         )
-        item.commissions.update(payout_item=None)
+        _release([item.pk])
     return item

@@ -26,6 +26,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from affiliates import commissions
 from billing import gateway, services
 from billing.errors import BillingError
@@ -73,7 +74,7 @@ def reversal_idempotency_key(item: PayoutItem) -> str:
     return f"{item.idempotency_key}-reversal"
 
 
-def payout_item_reverse(*, item_id: int, reason: str, by: Any = None) -> PayoutItem:
+def payout_item_reverse(*, item_id: int, reason: str, by: User | None = None) -> PayoutItem:
     """Staff take a paid item back: the whole transfer is reversed at Stripe, the ledger credited,
     the item and its commissions marked reversed. Safe to call again (or twice at once): one
     reversal, one credit. Raises BillingError: `reason_required`, `not_found` (404),
@@ -122,7 +123,7 @@ def _unavailable(exc: gateway.GatewayError) -> BillingError:
     return BillingError("stripe_unavailable", f"Stripe could not be reached or refused us: {exc.message}", status=503)
 
 
-def reversal_record(*, item_id: int, transfer: TransferState, by: Any = None) -> tuple[PayoutItem, bool]:
+def reversal_record(*, item_id: int, transfer: TransferState, by: User | None = None) -> tuple[PayoutItem, bool]:
     """Record what Stripe says of the item's transfer: a ledger credit per reversal not credited
     yet and, once the whole transfer is back, the item and its commissions reversed. Idempotent;
     returns the item and whether anything changed. Run in the item's tenant schema; refuses a
@@ -150,7 +151,9 @@ def reversal_record(*, item_id: int, transfer: TransferState, by: Any = None) ->
             item.reversal_reason = item.reversal_reason or DEFAULT_REASON
             item.save(update_fields=["status", "reversed_at", "reversal_reason"])
             commissions.commissions_reversed(
-                commission_ids=list(item.commissions.order_by("id").values_list("pk", flat=True)),
+                commission_ids=list(
+                    item.commission_links.order_by("commission_id").values_list("commission_id", flat=True)
+                ),
                 when=now,
                 reason=item.reversal_reason,
                 by=by,

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet, Sum
 
-from affiliates.models import Affiliate, Commission
+from affiliates import selectors as affiliate_selectors
+from affiliates.models import Affiliate
 from billing.models import BankPayout, LedgerEntry, PayoutItem, PayoutRun
 from core import money
 
@@ -36,7 +37,7 @@ def payout_items_of_affiliates(affiliate_ids: list[int]) -> QuerySet[PayoutItem]
     return (
         PayoutItem.objects.filter(affiliate_id__in=affiliate_ids)
         .select_related("run")
-        .prefetch_related(Prefetch("commissions", queryset=Commission.objects.order_by("id")))
+        .prefetch_related(Prefetch("commissions", queryset=affiliate_selectors.commissions_in_id_order()))
         .order_by("-id")
     )
 

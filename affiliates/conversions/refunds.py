@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from affiliates import rollups
+from affiliates import commissions, rollups
 from affiliates.attribution import round_half_up
 from affiliates.conversions.validate import money_error
 from affiliates.errors import AffiliateError
@@ -69,7 +69,13 @@ def _revenue_deltas(conversion: Conversion, amount_minor: int, stats: rollups.St
 
 
 def _commission_refund(
-    commission: Commission, *, conversion: Conversion, kind: str, reason: str, stats: rollups.StatDeltas
+    commission: Commission,
+    *,
+    conversion: Conversion,
+    kind: str,
+    reason: str,
+    queued: bool,
+    stats: rollups.StatDeltas,
 ) -> None:
     """Shrink one commission (a pending or approved one not in a payout) to what the refund
     leaves of its original amount, or correct a paid one with an adjustment."""
@@ -80,21 +86,25 @@ def _commission_refund(
     )
     column = rollups.commission_column(commission.status)
     key = (conversion.occurred_at.date(), commission.program_id, commission.affiliate_id, commission.link_id)
-    # A commission queued in a payout is treated as paid: the transfer is already being
-    # sent for its amount, so the refund becomes an adjustment the next payout nets out.
-    queued = commission.payout_item_id is not None
+    # A commission queued in a payout (`queued`) is treated as paid: the transfer is already
+    # being sent for its amount, so the refund becomes an adjustment the next payout nets out.
     if commission.status in (Commission.Status.PENDING, Commission.Status.APPROVED) and not queued:
         delta = target - commission.amount_minor
         commission.amount_minor = target
-        fields = ["amount_minor"]
-        if target == 0:
-            commission.status = Commission.Status.REVERSED
-            commission.status_changed_at = timezone.now()
-            commission.status_reason = f"{kind.capitalize()}: {reason}".strip(": ")
-            fields += ["status", "status_changed_at", "status_reason"]
         if column is not None:  # always, for a pending or approved one
             _add(stats, key, column, delta)
-        commission.save(update_fields=fields)
+        commission.save(update_fields=["amount_minor"])
+        if target == 0:
+            # Nothing left to pay: reversed, through the one place status changes (its rollup
+            # move is zero, the amount being zero already).
+            commissions.commissions_transition(
+                commissions=[commission],
+                to=Commission.Status.REVERSED,
+                cause=commissions.Cause.REFUND,
+                when=timezone.now(),
+                reason=f"{kind.capitalize()}: {reason}".strip(": "),
+                rollup=stats,
+            )
     elif commission.status == Commission.Status.PAID or queued:
         adjusted = commission.original_minor + (
             commission.derived.filter(kind=Commission.Kind.ADJUSTMENT).aggregate(s=Sum("amount_minor"))["s"] or 0
@@ -152,8 +162,19 @@ def conversion_refund(
         conversion.save(update_fields=["refunded_minor"])
         stats: rollups.StatDeltas = {}
         _revenue_deltas(conversion, amount_minor, stats)
-        targets = conversion.commissions.select_for_update().exclude(kind=Commission.Kind.ADJUSTMENT)
-        for commission in targets.order_by("id"):
-            _commission_refund(commission, conversion=conversion, kind=kind, reason=reason, stats=stats)
+        targets = list(
+            conversion.commissions.select_for_update().exclude(kind=Commission.Kind.ADJUSTMENT).order_by("id")
+        )
+        # Read after the lock: a payout run takes commissions into an item only while holding it.
+        in_payout = commissions.commission_ids_in_payout([c.pk for c in targets])
+        for commission in targets:
+            _commission_refund(
+                commission,
+                conversion=conversion,
+                kind=kind,
+                reason=reason,
+                queued=commission.pk in in_payout,
+                stats=stats,
+            )
         rollups.stats_add(stats)
     return refund

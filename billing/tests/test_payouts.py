@@ -11,14 +11,15 @@ from datetime import timedelta
 import pytest
 import requests
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from affiliates import commissions, conversions
 from affiliates.models import Commission
 from affiliates.tests import factories
 from billing import gateway, payouts, reconcile, selectors
-from billing.models import PayoutItem, PayoutRun
+from billing.connect.models import ConnectedAccount
+from billing.models import PayoutItem, PayoutItemCommission, PayoutRun
 from billing.stripe_double import RunningDouble
 from billing.tests import factories as payout_factories
 
@@ -209,7 +210,8 @@ def test_a_refund_while_queued_becomes_an_adjustment_and_status_changes_wait(dou
     run = payouts.payout_run_execute(run=run)
     assert (run.items.get().amount_minor, run.items.get().status) == (8_000, "paid")
     [adjustment] = Commission.objects.filter(affiliate=affiliate, kind="adjustment")
-    assert (adjustment.amount_minor, adjustment.status, adjustment.payout_item_id) == (-4_000, "approved", None)
+    assert (adjustment.amount_minor, adjustment.status) == (-4_000, "approved")
+    assert not PayoutItemCommission.objects.filter(commission=adjustment).exists()
 
 
 @pytest.mark.django_db
@@ -222,7 +224,7 @@ def test_cancelling_a_run_releases_its_commissions(double, shop):
     run = payouts.payout_run_cancel(run=run)
 
     assert run.status == "cancelled" and run.items.get().status == "failed"
-    assert Commission.objects.get(affiliate=affiliate).payout_item_id is None
+    assert not PayoutItemCommission.objects.filter(commission__affiliate=affiliate).exists()
     assert payouts.payout_run_create(program=program).items.count() == 1
 
 
@@ -385,3 +387,78 @@ def test_the_worker_tasks_send_a_run_in_batches_and_the_last_batch_settles_it(do
     assert statuses == ["queued", "queued", "done"]
     assert len(_transfers(double)) == 5 and _reconciled() == []
     assert tasks.payout_items_execute.apply(args=[run.pk, batches[0]]).get() == "nothing to do"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_made_while_another_holds_the_commissions_takes_none_of_them(make_tenant):
+    # given approved commissions of three affiliates with payout accounts
+    tenant = make_tenant().tenant
+    connection.set_tenant(tenant)
+    program = factories.program(payout_threshold_minor=100, currency="USD")
+    factories.rule(program, percent="10")
+    for _ in range(3):
+        affiliate = payout_factories.owed(program, "50.00")
+        ConnectedAccount.objects.create(
+            stripe_id=f"acct_race_{affiliate.pk}",
+            tenant=tenant,
+            affiliate_id=affiliate.pk,
+            country="US",
+            details_submitted=True,
+            payouts_enabled=True,
+            transfers=ConnectedAccount.Transfers.ACTIVE,
+        )
+    made: dict[str, PayoutRun] = {}
+    errors: list[BaseException] = []
+    first_made, first_may_commit = threading.Event(), threading.Event()
+
+    def first() -> None:
+        connection.set_tenant(tenant)
+        try:
+            with transaction.atomic():
+                made["first"] = payouts.payout_run_create(program=program, confirm=True)
+                first_made.set()
+                first_may_commit.wait(timeout=30)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            first_made.set()
+            connection.close()
+
+    def second() -> None:
+        connection.set_tenant(tenant)
+        try:
+            made["second"] = payouts.payout_run_create(program=program, confirm=True)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    # when a second run starts while the first holds the commissions, and the first then commits
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_made.wait(timeout=30)
+    threads[1].start()
+    waiting = 0
+    for _ in range(100):  # until the second run's read waits for the first run's row locks
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            waiting = cursor.fetchone()[0]
+        if waiting:
+            break
+        time.sleep(0.05)
+    first_may_commit.set()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # then the second run, whose read began before the first committed, takes nothing and is not
+    # refused by the link's key; every commission is in the first run, once
+    assert waiting == 1
+    assert errors == []
+    assert (made["first"].total_minor, made["second"].total_minor, made["second"].status) == (1_500, 0, "done")
+    assert made["second"].items.count() == 0
+    assert sorted(
+        PayoutItemCommission.objects.filter(payout_item__run=made["first"]).values_list("commission_id", flat=True)
+    ) == sorted(Commission.objects.filter(program=program).values_list("pk", flat=True))
+    connection.set_schema_to_public()
