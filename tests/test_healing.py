@@ -143,3 +143,69 @@ def test_beat_keeps_sending_through_a_database_restart(make_tenant, pg_proxy, tm
     finally:
         beat.stop()
         redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
+
+
+# -- item 2: workers -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_reconnects_on_its_next_task_after_a_database_restart(make_tenant, pg_proxy, tmp_path):
+    from affiliates import tasks, tracking
+    from affiliates.models import Click
+    from affiliates.tests import factories
+
+    # given a real worker reaching PostgreSQL through the proxy, reusing its connection between
+    # tasks (CELERY_DB_REUSE_MAX as configured), which has already drained a tenant's clicks
+    tenant = make_tenant().tenant
+    connection.set_tenant(tenant)
+    program = factories.program()
+    target = tracking.target_resolve(code=factories.affiliate(program).code)
+    assert target is not None
+
+    def click(i: int) -> None:
+        tracking.click_record(target=target, visitor_id=uuid.uuid4(), ip=f"10.9.0.{i}", user_agent="Mozilla/5.0")
+
+    queue = f"heal-worker-{uuid.uuid4().hex[:8]}"
+    worker = _start(
+        [
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            queue,
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        tmp_path / "worker.log",
+        DATABASE_URL=_database_url(pg_proxy, f"heal-worker-{uuid.uuid4().hex[:8]}"),
+        CELERY_QUEUE=queue,
+        CELERY_TASK_LOG_LEVEL="INFO",
+    )
+    try:
+        click(1)
+        tasks.clicks_drain.apply_async(queue=queue)
+        assert _poll(lambda: Click.objects.count() == 1, timeout=30), worker.output()
+
+        # when PostgreSQL restarts (the worker's connection is cut, then the server is back)
+        with pg_proxy.outage():
+            time.sleep(1)
+
+        # then the very next tasks drain again: no task fails on the dead connection
+        for i in range(2, 5):
+            click(i)
+            tasks.clicks_drain.apply_async(queue=queue)
+        assert _poll(lambda: Click.objects.count() == 4, timeout=15), worker.output()
+        assert "the connection is lost" not in worker.output()
+        assert "raised unexpected" not in worker.output()
+    finally:
+        worker.stop()
+        connection.set_schema_to_public()
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
