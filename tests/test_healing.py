@@ -10,8 +10,10 @@ failures), without restarting a server that other pytest workers use."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,9 +22,11 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 from django.conf import settings
 from django.db import connection
 
+from conftest import host_of
 from tests.pg_outage import PgOutageProxy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,3 +213,118 @@ def test_a_worker_reconnects_on_its_next_task_after_a_database_restart(make_tena
         worker.stop()
         connection.set_schema_to_public()
         redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
+
+
+# -- item 6: the threaded development server -----------------------------------------------------
+
+BURST = 200
+# The development profile's pool (settings: DATABASE_POOL_MAX_SIZE) is the web process's bound.
+POOL_MAX = 8
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_on_the_threaded_development_server_stays_within_the_pool(make_tenant, pg_proxy, tmp_path):
+    from affiliates import services
+    from affiliates.models import Conversion
+    from affiliates.tests import factories
+
+    # given a tenant with a program and an API key, and `manage.py runserver` (threaded, one thread per
+    # request) with `make run`'s settings (DJANGO_ENV=development) on the test database
+    provisioned = make_tenant()
+    connection.set_tenant(provisioned.tenant)
+    factories.program()
+    key = services.api_key_create(name="burst", scopes=["conversions:write"], by=provisioned.owner).secret
+    connection.set_schema_to_public()
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    application_name = f"heal-web-{uuid.uuid4().hex[:8]}"
+    server = _start(
+        ["manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+        tmp_path / "runserver.log",
+        DJANGO_ENV="development",
+        DATABASE_URL=_database_url(pg_proxy, application_name),
+        CELERY_QUEUE=f"heal-web-{uuid.uuid4().hex[:8]}",
+    )
+    url = f"http://127.0.0.1:{port}/api/v1/conversions"
+    headers = {"Host": f"{host_of(provisioned)}:{port}", "Authorization": f"Bearer {key}"}
+    try:
+        assert _poll(lambda: _answers(f"http://127.0.0.1:{port}/api/v1/ping"), timeout=30), server.output()
+
+        # when 200 conversions arrive at once, each on a thread of its own
+        peak = 0
+        done = threading.Event()
+
+        def watch() -> None:
+            nonlocal peak
+            from django.db import connections
+
+            watcher = connections.create_connection("default")
+            try:
+                with watcher.cursor() as cursor:
+                    while not done.is_set():
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [application_name]
+                        )
+                        peak = max(peak, int(cursor.fetchone()[0]))
+                        time.sleep(0.02)
+            finally:
+                watcher.close()
+
+        statuses: list[int] = []
+        resets: list[str] = []
+        start = threading.Barrier(BURST)
+
+        def convert(i: int) -> None:
+            start.wait()
+            body = {
+                "external_id": f"burst-{i}",
+                "event_type": "purchase",
+                "amount": "10.00",
+                "currency": "USD",
+                "visitor_id": str(uuid.uuid4()),
+            }
+            # runserver's listen queue holds 10 connections: beyond that the kernel may reset a
+            # connection before the server reads it. Nothing was processed then, and a conversion
+            # is idempotent on its external_id anyway, so the client sends it again.
+            for _ in range(10):
+                try:
+                    answer = requests.post(url, json=body, headers=headers, timeout=60)
+                except requests.ConnectionError as exc:
+                    resets.append(repr(exc))
+                    time.sleep(0.2)
+                    continue
+                statuses.append(answer.status_code)
+                return
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        threads = [threading.Thread(target=convert, args=(i,)) for i in range(BURST)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        done.set()
+        watcher.join()
+
+        # then the server never held more connections than its pool, and every conversion was
+        # recorded once: none failed for want of a connection
+        answered = {status: statuses.count(status) for status in set(statuses)}
+        assert peak <= POOL_MAX, f"{peak} connections at the peak; answers: {answered}"
+        assert answered == {201: BURST}, (answered, resets[:3], server.output()[-3000:])
+        connection.set_tenant(provisioned.tenant)
+        assert Conversion.objects.filter(external_id__startswith="burst-").count() == BURST
+        connection.set_schema_to_public()
+        # and once the burst is over they are the pool's, not one per finished request thread
+        assert _sessions(application_name) <= POOL_MAX
+    finally:
+        server.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, headers={"Host": "localhost"}, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
