@@ -13,7 +13,7 @@ import logging
 
 from celery.beat import ScheduleEntry
 from django.db import DatabaseError, close_old_connections, connection, models
-from kombu import Producer
+from kombu.messaging import Producer
 from tenant_schemas_celery.scheduler import TenantAwarePersistentScheduler
 
 from tenants.models import Tenant

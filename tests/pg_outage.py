@@ -11,7 +11,7 @@ the whole schema migrated into it.
 
     python tests/pg_outage.py --upstream /path/to/socket/dir:5432 --port 6543 --every 30 --down 5
 
-runs it by hand in front of `make run`'s PostgreSQL (see deploy/faults/README.md)."""
+runs it by hand in front of a PostgreSQL (see deploy/faults/README.md)."""
 
 from __future__ import annotations
 

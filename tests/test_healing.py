@@ -30,6 +30,8 @@ from conftest import host_of
 from tests.pg_outage import PgOutageProxy
 
 ROOT = Path(__file__).resolve().parents[1]
+# How long a process under test may take to start: seconds usually, over a minute under load.
+STARTUP = 120
 
 
 def _poll(predicate: Callable[[], bool], timeout: float) -> bool:
@@ -131,8 +133,9 @@ def test_beat_keeps_sending_through_a_database_restart(make_tenant, pg_proxy, tm
         CELERY_TASK_LOG_LEVEL="INFO",
     )
     try:
-        # the click drain is due every second, once per active tenant
-        assert _poll(lambda: _queue_length(queue) >= 2, timeout=30), beat.output()
+        # the click drain is due every second, once per active tenant (starting beat takes a few
+        # seconds, over a minute on a machine under heavy load)
+        assert _poll(lambda: _queue_length(queue) >= 2, timeout=STARTUP), beat.output()
 
         # when PostgreSQL goes away for 3 s (connections cut, new ones refused) and comes back
         with pg_proxy.outage():
@@ -140,7 +143,7 @@ def test_beat_keeps_sending_through_a_database_restart(make_tenant, pg_proxy, tm
         sent_after_restart = _queue_length(queue)
 
         # then beat is still running and sends again within a few seconds, without a restart
-        assert _poll(lambda: _queue_length(queue) >= sent_after_restart + 2, timeout=15), beat.output()
+        assert _poll(lambda: _queue_length(queue) >= sent_after_restart + 2, timeout=30), beat.output()
         assert beat.proc.poll() is None, beat.output()
         # and it said why it skipped the ticks it could not read the tenants for
         assert "could not list the active tenants" in beat.output()
@@ -196,7 +199,7 @@ def test_a_worker_reconnects_on_its_next_task_after_a_database_restart(make_tena
     try:
         click(1)
         tasks.clicks_drain.apply_async(queue=queue)
-        assert _poll(lambda: Click.objects.count() == 1, timeout=30), worker.output()
+        assert _poll(lambda: Click.objects.count() == 1, timeout=STARTUP), worker.output()
 
         # when PostgreSQL restarts (the worker's connection is cut, then the server is back)
         with pg_proxy.outage():
@@ -206,7 +209,7 @@ def test_a_worker_reconnects_on_its_next_task_after_a_database_restart(make_tena
         for i in range(2, 5):
             click(i)
             tasks.clicks_drain.apply_async(queue=queue)
-        assert _poll(lambda: Click.objects.count() == 4, timeout=15), worker.output()
+        assert _poll(lambda: Click.objects.count() == 4, timeout=30), worker.output()
         assert "the connection is lost" not in worker.output()
         assert "raised unexpected" not in worker.output()
     finally:
@@ -251,7 +254,7 @@ def test_a_burst_on_the_threaded_development_server_stays_within_the_pool(make_t
     url = f"http://127.0.0.1:{port}/api/v1/conversions"
     headers = {"Host": f"{host_of(provisioned)}:{port}", "Authorization": f"Bearer {key}"}
     try:
-        assert _poll(lambda: _answers(f"http://127.0.0.1:{port}/api/v1/ping"), timeout=30), server.output()
+        assert _poll(lambda: _answers(f"http://127.0.0.1:{port}/api/v1/ping"), timeout=STARTUP), server.output()
 
         # when 200 conversions arrive at once, each on a thread of its own
         peak = 0
