@@ -12,6 +12,10 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # conversion benchmarks); a third worker on 2 cores filled that (redirects +6 %, conversions
 # +4 %, lower p99), a fourth added only latency spikes (p99 over 60 ms).
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
+# A sync worker serves one request at a time on one persistent database connection (CONN_MAX_AGE),
+# so the web tier holds at most `workers` connections and no request pays a pool checkout. Threaded
+# workers (gthread) would hold one per thread: set DATABASE_POOL_MAX_SIZE then (config.settings),
+# as the threaded development server does.
 worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20

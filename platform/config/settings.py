@@ -124,8 +124,22 @@ DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 # A Unix-socket directory arrives URL-encoded (postgres://user@%2Fpath%2Fto%2Fdir/db) and
 # django-environ passes it through as is; libpq wants the plain path.
 DATABASES["default"]["HOST"] = unquote(str(DATABASES["default"].get("HOST") or ""))
-# Persistent connections: a new connection per request costs more than the request itself.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# One connection pool per process (psycopg's, through Django), or none (0). On by default in
+# development only: `make run`'s server (runserver) starts a thread per request, and a persistent
+# connection is per thread, so each finished request left its connection open until CONN_MAX_AGE
+# (60 s) or the garbage collector: 500 concurrent conversions took 96 of PostgreSQL's 100
+# connections and 406 answered "too many clients" (issue 14, item 6). With the pool the server
+# holds at most this many, and a request beyond them waits for one (tests/test_healing.py). Off
+# in production: a sync gunicorn worker (deploy/gunicorn.conf.py) serves one request at a time on
+# one persistent connection, which is already the bound, with no checkout per request.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=8 if ENVIRONMENT == "development" else 0)
+if DATABASE_POOL_MAX_SIZE:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE}
+# Persistent connections: a new connection per request costs more than the request itself. A pool
+# keeps them itself and needs 0 here (Django refuses anything else).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0 if DATABASE_POOL_MAX_SIZE else 60)
+if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["CONN_MAX_AGE"]:
+    raise ImproperlyConfigured("DATABASE_POOL_MAX_SIZE needs DATABASE_CONN_MAX_AGE=0 (or unset): the pool keeps them.")
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 # Prepared statements only where asked for (`core.sqlrows.prepared`, the hot paths): Django's
 # own queries bind on the client and are never prepared. PostgreSQL plans each once per
@@ -259,7 +273,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 # Celery's Django fixup closes the database connection after every task unless told to reuse it;
-# with a drain task per tenant every second that is a new PostgreSQL session per task.
+# with a drain task per tenant every second that is a new PostgreSQL session per task. Reused,
+# it is still closed when it failed or outlived CONN_MAX_AGE, around every task
+# (config.celery.connections_refresh), as Django does around a request.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".data" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
