@@ -1,5 +1,5 @@
 """Shared fixtures. Tests run against real PostgreSQL and Redis (embedded or from the
-environment; see config.devenv). The test database is built once per session, including the
+environment; see devtools.devenv). The test database is built once per session, including the
 tenant template schema that signups clone."""
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from billing import funding, gateway, payouts
 from billing.api.views import billing_error_from
 from billing.connect.models import ConnectedAccount
 from billing.models import BankPayout, Funding, LedgerEntry, PayoutItem, PayoutRun
-from billing.stripe_double import RunningDouble
 from billing.tests import factories as payout_factories
 from conftest import host_of
+from devtools.stripe_double import RunningDouble
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from billing import gateway
 from billing.connect import services
 from billing.connect.models import ConnectedAccount
 from billing.errors import BillingError
-from billing.stripe_double import RunningDouble
+from devtools.stripe_double import RunningDouble
 
 
 def _start(tenant, affiliate_id: int = 7):

@@ -19,8 +19,8 @@ from affiliates.models import Commission
 from affiliates.tests import factories
 from billing import gateway, payouts, reconcile, selectors
 from billing.models import PayoutItem, PayoutRun
-from billing.stripe_double import RunningDouble
 from billing.tests import factories as payout_factories
+from devtools.stripe_double import RunningDouble
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from affiliates.tests import factories
 from billing import payouts, reconcile, reversals, selectors
 from billing.errors import BillingError
 from billing.models import LedgerEntry, PayoutItem
-from billing.stripe_double import RunningDouble
 from billing.tests import factories as payout_factories
+from devtools.stripe_double import RunningDouble
 
 
 def _paid_item(double: RunningDouble, tenant, program) -> PayoutItem:

@@ -26,9 +26,9 @@ from billing import funding, gateway, payouts, reconcile, reversals, selectors, 
 from billing.connect.models import AppliedEvent, ConnectedAccount
 from billing.connect.services import onboarding_start
 from billing.models import BankPayout, Funding, LedgerEntry, PayoutItem
-from billing.stripe_double import RunningDouble
-from billing.stripe_double.webhooks import payload_of, signature_header
 from billing.tests import factories as payout_factories
+from devtools.stripe_double import RunningDouble
+from devtools.stripe_double.webhooks import payload_of, signature_header
 
 SECRET = "whsec_test_platform"
 CONNECT_SECRET = "whsec_test_connect"

@@ -540,7 +540,7 @@ def _payouts_data(tenant: Any, double: Any, *, affiliates: int, amount_minor: in
     from billing import services as billing_services
     from billing.connect.models import ConnectedAccount
     from billing.models import LedgerEntry
-    from billing.stripe_double.state import RequestInfo
+    from devtools.stripe_double.state import RequestInfo
 
     program = services.program_create(name="Bench program", slug="bench", payout_threshold_minor=1000)
     now = timezone.now()
@@ -641,7 +641,7 @@ def bench_routing(seconds: int = 10, connections: int = 16, rounds: int = 4) -> 
     _platform_setup()
     slug = "bench-routing"
     subprocess.run(
-        [PY, "manage.py", "demo_tenant", "--slug", slug, "--email", "owner@bench-routing.test"], cwd=ROOT, check=True
+        [PY, "-m", "devtools.demo_tenant", "--slug", slug, "--email", "owner@bench-routing.test"], cwd=ROOT, check=True
     )
     env = _production_env()
     plain_env, plain_extra = _untenanted(env)
@@ -1250,8 +1250,8 @@ def bench_payouts(
     from billing import gateway, payouts, reconcile
     from billing.connect.models import ConnectedAccount
     from billing.models import PayoutItem, PayoutRun
-    from billing.stripe_double import running
     from config.celery import app
+    from devtools.stripe_double import running
 
     concurrency = int(os.environ.get("BENCH_PAYOUT_CONCURRENCY", "4"))
     key = "sk_test_double_bench"
