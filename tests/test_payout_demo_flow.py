@@ -15,11 +15,11 @@ from django_tenants.utils import tenant_context
 
 from billing import gateway, reconcile, webhooks
 from billing.models import LedgerEntry, PayoutItem
-from conftest import unique_slug
 from devtools import demo_flow
 from devtools.demo_tenant import demo_tenant_ensure
 from devtools.stripe_double import running
 from tenants.models import Tenant
+from tests.support.tenants import unique_slug
 
 SECRET = "whsec_double_demo_flow"
 

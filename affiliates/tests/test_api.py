@@ -17,8 +17,8 @@ from django.utils import timezone
 from affiliates import services
 from affiliates.models import Affiliate, ApiKey, Click, Commission, CommissionRule, Conversion, Link, Program
 from affiliates.tests import factories
-from conftest import host_of
 from core.localcache import local_cache
+from tests.support.tenants import host_of
 
 pytestmark = pytest.mark.django_db
 

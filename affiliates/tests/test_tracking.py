@@ -92,7 +92,7 @@ def test_the_snippets_click_endpoint_works_through_a_hung_redis(program, hung_re
     from django.conf import settings
 
     from affiliates.models import Click
-    from conftest import caches_at
+    from tests.support.caches import caches_at
 
     code = factories.affiliate(program).code
     host = f"{connection.tenant.slug}.{settings.PLATFORM_DOMAIN}"

@@ -25,8 +25,8 @@ from billing.api.views import billing_error_from
 from billing.connect.models import ConnectedAccount
 from billing.models import BankPayout, Funding, LedgerEntry, PayoutItem, PayoutRun
 from billing.tests import factories as payout_factories
-from conftest import host_of
 from devtools.stripe_double import RunningDouble
+from tests.support.tenants import host_of
 
 pytestmark = pytest.mark.django_db
 
