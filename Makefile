@@ -43,7 +43,7 @@ check-all: lint
 	DJANGO_ENV=test $(VENV)/pytest --numprocesses $(TEST_WORKERS) --dist worksteal
 
 bench: sync
-	$(DEVENV) exec -- $(VENV)/python tests/bench/run.py $(NAME)
+	$(DEVENV) exec -- $(VENV)/python -m tests.bench $(NAME)
 
 lint: sync
 	$(VENV)/ruff check .
