@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv/bin
-DEVENV := $(VENV)/python -m config.devenv
+DEVENV := $(VENV)/python -m devtools.devenv
 NAME ?= all
 # pytest's parallel workers (pytest-xdist), each with a test database of its own: `auto` is one
 # per core; TEST_WORKERS=0 runs the tests in pytest's own process.
@@ -43,7 +43,7 @@ check-all: lint
 	DJANGO_ENV=test $(VENV)/pytest --numprocesses $(TEST_WORKERS) --dist worksteal
 
 bench: sync
-	$(DEVENV) exec -- $(VENV)/python tests/bench/run.py $(NAME)
+	$(DEVENV) exec -- $(VENV)/python -m tests.bench $(NAME)
 
 lint: sync
 	$(VENV)/ruff check .

@@ -1,17 +1,14 @@
 """Shared fixtures. Tests run against real PostgreSQL and Redis (embedded or from the
-environment; see config.devenv). The test database is built once per session, including the
-tenant template schema that signups clone."""
+environment; see devtools.devenv). The test database is built once per session, including the
+tenant template schema that signups clone. Helpers that tests import live in tests/support/;
+nothing imports this module."""
 
 from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 import sys
-import uuid
 from collections.abc import Callable
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -19,10 +16,8 @@ from django.test import Client
 
 from tenants import provisioning, selectors, services
 from tenants.models import Domain, Tenant
-
-_SESSION = uuid.uuid4().hex[:6]
-_counter = itertools.count(1)
-OWNER_PASSWORD = "correct horse battery staple"
+from tests.support.tenants import OWNER_PASSWORD, SESSION, unique_slug
+from tests.support.workers import worker_start, worker_stop
 
 
 def pytest_configure(config):
@@ -113,7 +108,7 @@ def _celery_test_queue():
     # the same Redis never picks up work that points at the test database.
     from config.celery import app
 
-    queue = f"test-{_SESSION}"
+    queue = f"test-{SESSION}"
     app.conf.task_default_queue = queue
     yield queue
     with app.connection_for_write() as conn:
@@ -146,10 +141,6 @@ def platform_ready(db) -> None:
     """Public and template tenant rows (a transactional test's flush removes them)."""
     services.platform_tenants_ensure()
     selectors.tenant_routes_forget(hosts=[settings.PLATFORM_DOMAIN])
-
-
-def unique_slug(prefix: str = "t") -> str:
-    return f"{prefix}-{_SESSION}-{next(_counter)}"
 
 
 @pytest.fixture
@@ -285,17 +276,6 @@ def hung_redis_url():
     server.close()
 
 
-def caches_at(url: str):
-    """Every Django cache pointed at another Redis (`override_settings`, usable as a context)."""
-    from django.test import override_settings
-
-    return override_settings(CACHES={name: {**config, "LOCATION": url} for name, config in settings.CACHES.items()})
-
-
-def host_of(provisioned: services.ProvisionedTenant) -> str:
-    return f"{provisioned.tenant.slug}.{settings.PLATFORM_DOMAIN}"
-
-
 @pytest.fixture
 def client_at() -> Callable[[str], Client]:
     """A test client whose requests all carry the given Host header."""
@@ -309,60 +289,6 @@ def client_at() -> Callable[[str], Client]:
 @pytest.fixture
 def public_client(platform_ready) -> Client:
     return Client(HTTP_HOST=settings.PLATFORM_DOMAIN)
-
-
-def _database_url() -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    host = quote(db["HOST"] or "127.0.0.1", safe="")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{db['USER']}@{host}{port}/{db['NAME']}"
-
-
-def worker_start(directory: Path, queue: str) -> subprocess.Popen:
-    """A real Celery worker process (solo pool) on the test database and `queue`; its environment
-    is the test's at the time (so monkeypatched STRIPE_* variables reach it). It writes its log
-    and its emails under `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),  # the test database, where the tests commit
-        "DJANGO_ENV": "test",
-        # Tasks the worker itself enqueues (a payout run's batches) go to the queue it consumes.
-        "CELERY_QUEUE": queue,
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(directory / "mail"),
-    }
-    with (directory / "worker.log").open("w") as log:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool",
-                "solo",
-                "-Q",
-                queue,
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=Path(__file__).resolve().parent,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def worker_stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    proc.wait(timeout=20)
 
 
 @pytest.fixture

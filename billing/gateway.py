@@ -1,7 +1,7 @@
 """The one module that talks to Stripe. Nothing else imports `stripe`.
 
 The API base comes from settings (`STRIPE_API_BASE`), so the same calls reach Stripe itself
-(a real `sk_test_` or live key) or the local Stripe double (`billing.stripe_double`, a key
+(a real `sk_test_` or live key) or the local Stripe double (`devtools.stripe_double`, a key
 starting `sk_test_double`). Every call has a timeout; stripe-python retries network errors,
 409s, 5xx and the 429s Stripe marks retryable itself (`STRIPE_MAX_NETWORK_RETRIES`) with the
 idempotency key the caller supplied, so a retry can never create a second object. What is still

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from conftest import unique_slug
 from tenants.models import Tenant
 from tenants.scheduler import ActiveTenantScheduler
+from tests.support.tenants import unique_slug
 
 
 def _wait_for_files(directory: Path, count: int, timeout: float = 60) -> list[str]:
@@ -131,8 +131,8 @@ def test_a_payout_run_is_sent_by_a_real_worker_exactly_once(make_tenant, monkeyp
     from affiliates.tests import factories
     from billing import gateway, payouts, reconcile
     from billing.models import PayoutItem
-    from billing.stripe_double import running
     from billing.tests import factories as payout_factories
+    from devtools.stripe_double import running
 
     with running() as double, override_settings(STRIPE_SECRET_KEY="sk_test_double_worker", STRIPE_API_BASE=double.url):
         gateway._client.cache_clear()
@@ -176,9 +176,9 @@ def test_two_real_workers_sending_one_run_at_once_transfer_each_item_once(
     from affiliates.tests import factories
     from billing import gateway, payouts, reconcile, tasks
     from billing.models import PayoutItem, PayoutRun
-    from billing.stripe_double import running
     from billing.tests import factories as payout_factories
-    from conftest import worker_start, worker_stop
+    from devtools.stripe_double import running
+    from tests.support.workers import worker_start, worker_stop
 
     with running() as double, override_settings(STRIPE_SECRET_KEY="sk_test_double_two", STRIPE_API_BASE=double.url):
         gateway._client.cache_clear()

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from conftest import host_of
+from tests.support.tenants import host_of
 
 pytestmark = pytest.mark.django_db
 

@@ -26,8 +26,8 @@ import requests
 from django.conf import settings
 from django.db import connection
 
-from conftest import host_of
 from tests.pg_outage import PgOutageProxy
+from tests.support.tenants import host_of
 
 ROOT = Path(__file__).resolve().parents[1]
 # How long a process under test may take to start: seconds usually, over a minute under load.

@@ -4,7 +4,7 @@ from django.core.cache import cache
 from django_tenants.utils import schema_context, tenant_context
 
 from accounts.models import User
-from conftest import OWNER_PASSWORD, host_of
+from tests.support.tenants import OWNER_PASSWORD, host_of
 
 
 def _login(client, email: str, password: str = OWNER_PASSWORD):

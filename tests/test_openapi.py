@@ -4,6 +4,8 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+from tests.support.tenants import host_of
+
 
 @pytest.mark.parametrize("urlconf", ["config.urls_public", "config.urls_tenant"])
 def test_schema_validates_without_warnings(urlconf, tmp_path):
@@ -26,8 +28,6 @@ def test_public_schema_is_served_on_the_public_host(public_client):
 
 
 def test_tenant_schema_is_served_on_tenant_hosts(make_tenant, client_at):
-    from conftest import host_of
-
     client = client_at(host_of(make_tenant()))
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200

@@ -1,25 +1,25 @@
 """The offline payout flow of `make run`, end to end: the demo tenant, the platform over HTTP (a
 live server), the local Stripe double delivering signed webhooks to it, and a real Celery worker
-sending the run. The same function (`billing.demo_flow.run`) is what `python -m billing.demo_flow`
+sending the run. The same function (`devtools.demo_flow.run`) is what `python -m devtools.demo_flow`
 runs against `make run`."""
 
 from __future__ import annotations
 
-import io
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 from django_tenants.utils import tenant_context
 
-from billing import demo_flow, gateway, reconcile, webhooks
+from billing import gateway, reconcile, webhooks
 from billing.models import LedgerEntry, PayoutItem
-from billing.stripe_double import running
-from conftest import unique_slug
+from devtools import demo_flow
+from devtools.demo_tenant import demo_tenant_ensure
+from devtools.stripe_double import running
 from tenants.models import Tenant
+from tests.support.tenants import unique_slug
 
 SECRET = "whsec_double_demo_flow"
 
@@ -47,7 +47,7 @@ def test_fund_onboard_sell_run_and_see_it_paid_all_over_http(
         request.getfixturevalue("worker")
         slug = unique_slug("demo")
         key_file = tmp_path / "demo-api-key"
-        call_command("demo_tenant", slug=slug, key_file=str(key_file), stdout=io.StringIO())
+        demo_tenant_ensure(slug=slug, email="owner@demo.example", password="demo-owner-password", key_file=key_file)
 
         seen: list[str] = []
         paid = demo_flow.run(

@@ -2,8 +2,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conftest import OWNER_PASSWORD, caches_at, host_of
 from tenants import services
+from tests.support.caches import caches_at
+from tests.support.tenants import OWNER_PASSWORD, host_of
 
 
 def test_unknown_subdomain_gets_a_plain_404_not_the_public_site(platform_ready, client_at):

@@ -17,7 +17,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from config.wsgi import application
-from conftest import host_of
+from tests.support.tenants import host_of
 
 
 def _load(urlconf: str) -> schemathesis.schemas.BaseSchema:

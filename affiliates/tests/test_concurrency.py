@@ -14,28 +14,7 @@ from affiliates import codes, conversions, services, tracking
 from affiliates.errors import AffiliateError
 from affiliates.models import Affiliate, Click, Commission, Conversion
 from affiliates.tests import factories
-
-
-def _race(tenant, workers: int, work):
-    barrier = threading.Barrier(workers)
-    results: list = [None] * workers
-
-    def run(index: int) -> None:
-        connection.set_tenant(tenant)
-        try:
-            barrier.wait(timeout=10)
-            results[index] = work(index)
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
+from tests.support.race import race
 
 
 @pytest.mark.django_db(transaction=True)
@@ -59,7 +38,7 @@ def test_racing_requests_with_one_external_id_record_one_conversion(make_tenant)
             customer_external_id="cust-1",
         )
 
-    results = _race(provisioned.tenant, 6, record)
+    results = race(record, times=6, tenant=provisioned.tenant).outcomes
 
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sorted(created for _, created in results) == [False] * 5 + [True]
@@ -83,14 +62,18 @@ def test_generated_codes_survive_collisions_and_a_chosen_code_goes_to_one_applic
         return "samecod" if draws.n == 1 else real_generate(**kwargs)
 
     monkeypatch.setattr(codes, "code_generate", unlucky)
-    results = _race(provisioned.tenant, 8, lambda i: services.affiliate_apply(program=program, user=users[i]))
+    results = race(
+        lambda i: services.affiliate_apply(program=program, user=users[i]), times=8, tenant=provisioned.tenant
+    ).outcomes
     assert not [r for r in results if isinstance(r, Exception)], results
     assert len({a.code for a in results}) == 8 and "samecod" in {a.code for a in results}
 
     more = [factories.UserFactory() for _ in range(4)]
-    chosen = _race(
-        provisioned.tenant, 4, lambda i: services.affiliate_apply(program=program, user=more[i], code="Vanity")
-    )
+    chosen = race(
+        lambda i: services.affiliate_apply(program=program, user=more[i], code="Vanity"),
+        times=4,
+        tenant=provisioned.tenant,
+    ).outcomes
     winners = [r for r in chosen if isinstance(r, Affiliate)]
     losers = [r for r in chosen if isinstance(r, AffiliateError)]
     assert len(winners) == 1 and winners[0].code == "vanity"
@@ -113,7 +96,7 @@ def test_concurrent_drains_store_each_click_once(make_tenant):
             user_agent="Mozilla/5.0 Firefox/120",
         )
 
-    results = _race(provisioned.tenant, 4, lambda _i: tracking.clicks_drain())
+    results = race(lambda _i: tracking.clicks_drain(), times=4, tenant=provisioned.tenant).outcomes
 
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(results) == 300 and Click.objects.count() == 300

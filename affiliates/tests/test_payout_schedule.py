@@ -11,7 +11,7 @@ from django.test import Client
 from affiliates import schedules
 from affiliates.models import Program
 from affiliates.tests import factories
-from conftest import host_of
+from tests.support.tenants import host_of
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from affiliates.tests import factories
 from billing import gateway
-from billing.stripe_double import RunningDouble, running
+from devtools.stripe_double import RunningDouble, running
 
 
 @pytest.fixture

@@ -3,18 +3,17 @@ its tenant in the public schema, kept current without ever moving backwards or a
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 import requests
-from django.db import connection
 
 from billing import gateway
 from billing.connect import services
 from billing.connect.models import ConnectedAccount
 from billing.errors import BillingError
-from billing.stripe_double import RunningDouble
+from devtools.stripe_double import RunningDouble
+from tests.support.race import race
 
 
 def _start(tenant, affiliate_id: int = 7):
@@ -110,30 +109,18 @@ def test_accounts_never_cross_tenants(double, reused_tenant):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_starts_make_one_account(double, make_tenant):
     tenant = make_tenant().tenant
-    barrier = threading.Barrier(4)
-    ids: list = [None] * 4
 
-    def start(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            for _attempt in range(5):  # the double answers 409 while the same key is in flight
-                try:
-                    ids[index] = _start(tenant)[0].stripe_id
-                    break
-                except gateway.GatewayError as exc:
-                    if not exc.transient and exc.http_status != 409:
-                        raise
-                    time.sleep(0.05)
-        except Exception as exc:
-            ids[index] = exc
-        finally:
-            connection.close()
+    def start(_index: int) -> str | None:
+        for _attempt in range(5):  # the double answers 409 while the same key is in flight
+            try:
+                return _start(tenant)[0].stripe_id
+            except gateway.GatewayError as exc:
+                if not exc.transient and exc.http_status != 409:
+                    raise
+                time.sleep(0.05)
+        return None
 
-    threads = [threading.Thread(target=start, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    ids = race(start, times=4).outcomes
 
     assert len(set(ids)) == 1 and isinstance(ids[0], str), ids
     assert _accounts_at(double) == 1 and ConnectedAccount.objects.filter(tenant=tenant).count() == 1

@@ -7,7 +7,7 @@ import requests
 from django.test import override_settings
 
 from billing import gateway
-from billing.stripe_double import RunningDouble
+from devtools.stripe_double import RunningDouble
 
 
 def _account(double: RunningDouble, *, complete: bool = True) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import DatabaseError, connection, transaction
 
 from billing import selectors, services
 from billing.errors import BillingError
 from billing.models import LedgerEntry
+from tests.support.race import race
 
 FUNDING, TRANSFER, REVERSAL = LedgerEntry.Kind.FUNDING, LedgerEntry.Kind.TRANSFER, LedgerEntry.Kind.REVERSAL
 
@@ -76,25 +75,15 @@ def test_concurrent_debits_never_overdraw(make_tenant):
     provisioned = make_tenant()
     connection.set_tenant(provisioned.tenant)
     services.ledger_post(kind=FUNDING, currency="USD", amount_minor=10_000, reference="checkout:cs_1")
-    barrier = threading.Barrier(8)
-    outcomes: list = [None] * 8
 
-    def debit(index: int) -> None:
-        connection.set_tenant(provisioned.tenant)
+    def debit(index: int) -> str:
         try:
-            barrier.wait(timeout=10)
             services.ledger_post(kind=TRANSFER, currency="USD", amount_minor=-3_000, reference=f"item:{index}")
-            outcomes[index] = "paid"
         except BillingError as exc:
-            outcomes[index] = exc.code
-        finally:
-            connection.close()
+            return exc.code
+        return "paid"
 
-    threads = [threading.Thread(target=debit, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = race(debit, times=8, tenant=provisioned.tenant).outcomes
 
     # then exactly three fit, the rest are refused, and the balance never went negative
     assert sorted(outcomes) == ["insufficient_funds"] * 5 + ["paid"] * 3

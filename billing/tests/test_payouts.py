@@ -20,8 +20,9 @@ from affiliates.tests import factories
 from billing import gateway, payouts, reconcile, selectors
 from billing.connect.models import ConnectedAccount
 from billing.models import PayoutItem, PayoutItemCommission, PayoutRun
-from billing.stripe_double import RunningDouble
 from billing.tests import factories as payout_factories
+from devtools.stripe_double import RunningDouble
+from tests.support.race import race
 
 
 @pytest.fixture
@@ -274,26 +275,15 @@ def test_two_workers_executing_one_run_transfer_each_item_once(double, make_tena
     payout_factories.fund(1_000_000)
     run = payouts.payout_run_create(program=program)
     double.faults(latency_ms=30)  # a slow Stripe, so the two really overlap
-    barrier = threading.Barrier(2)
-    errors: list = []
 
-    def work() -> None:
-        connection.set_tenant(tenant)
-        try:
-            barrier.wait(timeout=10)
-            payouts.payout_run_execute(run=PayoutRun.objects.get(pk=run.pk))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    raced = race(
+        lambda _i: payouts.payout_run_execute(run=PayoutRun.objects.get(pk=run.pk)),
+        times=2,
+        tenant=tenant,
+        timeout_s=120,
+    )
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-
-    assert errors == []
+    assert raced.errors == []
     assert list(run.items.values_list("status", flat=True)) == ["paid"] * 6
     transfers = _transfers(double)
     assert len(transfers) == 6 and len({t["metadata"]["item"] for t in transfers}) == 6

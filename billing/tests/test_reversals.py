@@ -3,8 +3,6 @@ reversal at Stripe and one ledger credit, whoever asks and however often."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
 from django.db import connection
@@ -15,8 +13,9 @@ from affiliates.tests import factories
 from billing import payouts, reconcile, reversals, selectors
 from billing.errors import BillingError
 from billing.models import LedgerEntry, PayoutItem
-from billing.stripe_double import RunningDouble
 from billing.tests import factories as payout_factories
+from devtools.stripe_double import RunningDouble
+from tests.support.race import race
 
 
 def _paid_item(double: RunningDouble, tenant, program) -> PayoutItem:
@@ -189,24 +188,14 @@ def test_two_staff_reversing_at_once_make_one_reversal_and_one_credit(double, ma
     factories.rule(program, percent="10")
     item = _paid_item(double, tenant, program)
     double.faults(latency_ms=50)  # a slow Stripe, so the two really overlap
-    barrier = threading.Barrier(2)
-    outcomes: list = []
 
-    def reverse() -> None:
-        connection.set_tenant(tenant)
+    def reverse(_index: int) -> str:
         try:
-            barrier.wait(timeout=10)
-            outcomes.append(reversals.payout_item_reverse(item_id=item.pk, reason="fraud").status)
+            return reversals.payout_item_reverse(item_id=item.pk, reason="fraud").status
         except BillingError as exc:
-            outcomes.append(exc.code)
-        finally:
-            connection.close()
+            return exc.code
 
-    threads = [threading.Thread(target=reverse) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = race(reverse, times=2, tenant=tenant).outcomes
 
     # each either reversed it or was told it was reversed already
     assert sorted(outcomes) in (["already_reversed", "reversed"], ["reversed", "reversed"])

@@ -3,7 +3,6 @@ often beat fires or however many workers race, waiting for staff when the progra
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 
 import pytest
@@ -16,6 +15,7 @@ from billing import scheduling, tasks
 from billing.connect.models import ConnectedAccount
 from billing.models import PayoutItem, PayoutRun
 from billing.tests import factories as payout_factories
+from tests.support.race import race
 
 MONDAY = date(2026, 11, 23)
 
@@ -100,28 +100,11 @@ def test_two_workers_scheduling_the_same_day_make_one_run(make_tenant):
     connection.set_tenant(tenant)
     program = _program(payout_schedule="weekly", payout_weekday=0)
     affiliates = [_owed_with_account(tenant, program) for _ in range(5)]
-    barrier = threading.Barrier(2)
-    made: list[list[PayoutRun]] = []
-    errors: list[BaseException] = []
 
-    def work() -> None:
-        connection.set_tenant(tenant)
-        try:
-            barrier.wait(timeout=10)
-            made.append(scheduling.payout_runs_schedule(today=MONDAY))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    raced = race(lambda _i: scheduling.payout_runs_schedule(today=MONDAY), times=2, tenant=tenant)
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
-    assert sorted(len(runs) for runs in made) == [0, 1]
+    assert raced.errors == []
+    assert sorted(len(runs) for runs in raced.values) == [0, 1]
     run = PayoutRun.objects.get(program=program)
     assert run.scheduled_for == MONDAY
     assert sorted(run.items.values_list("affiliate_id", flat=True)) == sorted(a.pk for a in affiliates)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import io
-import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -26,9 +25,10 @@ from billing import funding, gateway, payouts, reconcile, reversals, selectors, 
 from billing.connect.models import AppliedEvent, ConnectedAccount
 from billing.connect.services import onboarding_start
 from billing.models import BankPayout, Funding, LedgerEntry, PayoutItem
-from billing.stripe_double import RunningDouble
-from billing.stripe_double.webhooks import payload_of, signature_header
 from billing.tests import factories as payout_factories
+from devtools.stripe_double import RunningDouble
+from devtools.stripe_double.webhooks import payload_of, signature_header
+from tests.support.race import race
 
 SECRET = "whsec_test_platform"
 CONNECT_SECRET = "whsec_test_connect"
@@ -484,27 +484,17 @@ def test_the_same_event_delivered_twice_at_once_is_applied_once(double, make_ten
     requests.post(started.url, timeout=5, allow_redirects=False)
     [completed] = _events(double, "checkout.session.completed")
     payload = payload_of(completed)
-    barrier = threading.Barrier(2)
-    statuses: list = []
 
-    def deliver_once() -> None:
-        try:
-            barrier.wait(timeout=10)
-            response = Client(HTTP_HOST=settings.PLATFORM_DOMAIN).post(
-                path,
-                data=payload,
-                content_type="application/json",
-                HTTP_STRIPE_SIGNATURE=signature_header(payload, SECRET, int(time.time())),
-            )
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+    def deliver_once(_index: int) -> int:
+        response = Client(HTTP_HOST=settings.PLATFORM_DOMAIN).post(
+            path,
+            data=payload,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signature_header(payload, SECRET, int(time.time())),
+        )
+        return response.status_code
 
-    threads = [threading.Thread(target=deliver_once) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    statuses = race(deliver_once, times=2).outcomes
 
     assert statuses == [200, 200]
     assert _applied() == [(completed["id"], "checkout.session.completed")]

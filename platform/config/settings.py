@@ -291,7 +291,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Stripe: every call goes through billing.gateway. A key starting with sk_test_double talks to
-# the local Stripe double (billing.stripe_double: tests and the offline `make run`); any other key
+# the local Stripe double (devtools.stripe_double: tests and the offline `make run`); any other key
 # (a real sk_test_ or live key) talks to Stripe itself, with no code change. Without a key (the
 # production default) payouts are off: every Stripe call fails with `not_configured`.
 STRIPE_DOUBLE_KEY_PREFIX = "sk_test_double"

@@ -4,8 +4,8 @@ import pytest
 from django.conf import settings
 
 from accounts.models import User
-from conftest import OWNER_PASSWORD, host_of
 from tenants.models import Tenant
+from tests.support.tenants import OWNER_PASSWORD, host_of
 
 
 @pytest.fixture

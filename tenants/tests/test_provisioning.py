@@ -1,15 +1,14 @@
-import threading
-
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection
 from django_tenants.utils import schema_context, schema_exists
 
 from accounts.models import User
-from conftest import OWNER_PASSWORD, unique_slug
 from tenants import services
 from tenants.errors import TenantError
 from tenants.models import Domain, Tenant
+from tests.support.race import race
+from tests.support.tenants import OWNER_PASSWORD, unique_slug
 
 
 def _schema_count() -> int:
@@ -138,33 +137,20 @@ def test_failure_mid_provisioning_leaves_nothing_behind(platform_ready, monkeypa
 def test_concurrent_signups_for_one_subdomain_create_exactly_one_tenant(platform_ready):
     slug = unique_slug("race")
     workers = 4
-    barrier = threading.Barrier(workers)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def signup(i: int) -> None:
+    def signup(i: int) -> str:
         try:
-            barrier.wait(timeout=10)
             services.tenant_provision(
                 name=f"Racer {i}", subdomain=slug, owner_email=f"o{i}@race.test", owner_password=OWNER_PASSWORD
             )
-            result = "created"
         except TenantError as exc:
-            result = exc.code
-        except Exception as exc:  # a 500 in the making: recorded so the assertion shows it
-            result = f"error: {exc!r}"
-        finally:
-            connections.close_all()
-        with lock:
-            outcomes.append(result)
+            return exc.code
+        return "created"
 
-    threads = [threading.Thread(target=signup, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    raced = race(signup, times=workers)
 
-    assert sorted(outcomes) == ["created"] + ["subdomain_taken"] * (workers - 1)
+    assert raced.errors == []  # any other error is a 500 in the making
+    assert sorted(raced.values) == ["created"] + ["subdomain_taken"] * (workers - 1)
     assert Tenant.objects.filter(slug=slug).count() == 1
     assert Domain.objects.filter(domain=f"{slug}.{settings.PLATFORM_DOMAIN}").count() == 1
     assert schema_exists(services.schema_name_for(slug))
@@ -173,25 +159,15 @@ def test_concurrent_signups_for_one_subdomain_create_exactly_one_tenant(platform
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_signups_for_different_subdomains_all_succeed(platform_ready):
     slugs = [unique_slug("par") for _ in range(3)]
-    barrier = threading.Barrier(len(slugs))
-    outcomes: list[str] = []
 
-    def signup(slug: str) -> None:
-        try:
-            barrier.wait(timeout=10)
-            services.tenant_provision(
-                name=slug, subdomain=slug, owner_email=f"o@{slug}.test", owner_password=OWNER_PASSWORD
-            )
-            outcomes.append("created")
-        except Exception as exc:
-            outcomes.append(repr(exc))
-        finally:
-            connections.close_all()
+    def signup(index: int) -> str:
+        slug = slugs[index]
+        services.tenant_provision(
+            name=slug, subdomain=slug, owner_email=f"o@{slug}.test", owner_password=OWNER_PASSWORD
+        )
+        return "created"
 
-    threads = [threading.Thread(target=signup, args=(s,)) for s in slugs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert outcomes == ["created"] * 3
+    raced = race(signup, times=len(slugs))
+
+    assert raced.outcomes == ["created"] * 3
     assert Tenant.objects.filter(slug__in=slugs).count() == 3

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.core.cache import caches
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from conftest import host_of
 from tenants import selectors
 from tenants.routing_cache import routes
+from tests.support.tenants import host_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,7 +115,7 @@ def test_routing_falls_back_to_the_database_when_redis_is_down(make_tenant, monk
 def test_unknown_host_then_signup_routes_at_once(
     platform_ready, client_at, make_tenant, django_capture_on_commit_callbacks
 ):
-    from conftest import unique_slug
+    from tests.support.tenants import unique_slug
 
     slug = unique_slug("late")
     client = client_at(f"{slug}.{settings.PLATFORM_DOMAIN}")

@@ -1,4 +1,4 @@
--- wrk script for the clicks and conversions benchmarks (tests/bench/run.py).
+-- wrk script for the clicks and conversions benchmarks (tests/bench/clicks.py, tests/bench/conversions.py).
 --
 --   wrk ... -s wrk_requests.lua -- <expected status> visitors
 --       GET as given on the command line, each request from another address (X-Forwarded-For;

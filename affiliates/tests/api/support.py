@@ -15,8 +15,8 @@ from django.utils import timezone
 from affiliates import services
 from affiliates.models import Affiliate, Conversion
 from affiliates.tests import factories
-from conftest import host_of
 from tenants.services import ProvisionedTenant
+from tests.support.tenants import host_of
 
 
 @dataclass

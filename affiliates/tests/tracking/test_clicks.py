@@ -17,7 +17,7 @@ from affiliates.tracking import buffer
 from affiliates.tracking.clicks import click_record, click_row, new_click_id, referrer_source
 from affiliates.tracking.store import ClickRow
 from affiliates.tracking.targets import Target, target_resolve
-from conftest import caches_at
+from tests.support.caches import caches_at
 
 TARGET = Target(
     program_id=1,

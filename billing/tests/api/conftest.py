@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
-from billing.stripe_double import RunningDouble
 from billing.tests.api.support import World, world_build
+from devtools.stripe_double import RunningDouble
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from affiliates.models import Affiliate, Program
 from affiliates.tests import factories
 from billing import funding, payouts
 from billing.models import Funding, PayoutRun
-from billing.stripe_double import RunningDouble
 from billing.tests import factories as payout_factories
-from conftest import host_of
+from devtools.stripe_double import RunningDouble
 from tenants.services import ProvisionedTenant
+from tests.support.tenants import host_of
 
 
 @dataclass

@@ -9,9 +9,9 @@ from django.db import connection
 from billing.connect.models import ConnectedAccount
 from billing.models import Funding, PayoutItem, PayoutRun
 from billing.tests.api.support import ALL, STAFF, expect, post, session
-from conftest import host_of
 from core.api.viewsets import ScopedView
 from core.tests.support import views_of
+from tests.support.tenants import host_of
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@ import time
 
 from django.core import signing
 
-from conftest import host_of
+from tests.support.tenants import host_of
 
 
 def _path(login_url: str) -> str:

@@ -3,8 +3,8 @@ import json
 import pytest
 from django.conf import settings
 
-from conftest import OWNER_PASSWORD, unique_slug
 from tenants.models import Domain, Tenant
+from tests.support.tenants import OWNER_PASSWORD, unique_slug
 
 
 def test_landing_page_shows_the_signup_form(public_client):

@@ -22,17 +22,17 @@ import pytest
 import requests
 import stripe
 
-from billing.stripe_double import RunningDouble, running
-from billing.stripe_double import __main__ as main_module
-from billing.stripe_double import errors as double_errors
-from billing.stripe_double import state as state_module
-from billing.stripe_double.forms import decode
-from billing.stripe_double.idempotency import IdempotencyStore, StoredResponse
-from billing.stripe_double.webhooks import signature_header
+from devtools.stripe_double import RunningDouble, running
+from devtools.stripe_double import __main__ as main_module
+from devtools.stripe_double import errors as double_errors
+from devtools.stripe_double import state as state_module
+from devtools.stripe_double.forms import decode
+from devtools.stripe_double.idempotency import IdempotencyStore, StoredResponse
+from devtools.stripe_double.webhooks import signature_header
 
 API_KEY = "sk_test_double"
 WEBHOOK_SECRET = "whsec_double_test"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 # -- fixtures and helpers -----------------------------------------------------------------------------
@@ -984,7 +984,7 @@ def test_command_line_serves_until_terminated_and_writes_its_state(tmp_path: Pat
         [
             sys.executable,
             "-m",
-            "billing.stripe_double",
+            "devtools.stripe_double",
             "--port",
             str(port),
             "--state-file",

@@ -10,10 +10,10 @@ The switch between it and real Stripe lives in the billing gateway, not here.
 
 Pure standard library and no Django imports, so it runs without Django settings:
 
-    python -m billing.stripe_double --port 12111 --webhook-url http://127.0.0.1:8000/stripe/webhook/ \
+    python -m devtools.stripe_double --port 12111 --webhook-url http://127.0.0.1:8000/stripe/webhook/ \
         --webhook-secret whsec_local --state-file .data/stripe-double.json
 
-    with billing.stripe_double.running(webhook_url=..., webhook_secret=...) as double:
+    with devtools.stripe_double.running(webhook_url=..., webhook_secret=...) as double:
         client = stripe.StripeClient("sk_test_x", base_addresses={"api": double.url, ...})
 """
 

@@ -3,7 +3,7 @@ drive it from the console, the portal and a browser: fund the ledger on the Chec
 the affiliate on the onboarding page, record a sale, approve its commission, run a payout, confirm
 it and watch it paid. With `make run` up (the local Stripe double included):
 
-    .venv/bin/python -m billing.demo_flow            # http://demo.localhost:8000, the demo's users
+    .venv/bin/python -m devtools.demo_flow            # http://demo.localhost:8000, the demo's users
 
 It talks to the platform at --address with the tenant's Host header (no DNS for *.localhost
 needed), follows no link into the tenant's pages, and "clicks" the double's buttons by posting
@@ -166,7 +166,7 @@ def run(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m billing.demo_flow", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo_flow", description=__doc__.split("\n\n")[0])
     parser.add_argument("--address", default="http://127.0.0.1:8000", help="where the platform listens")
     parser.add_argument("--host", default=None, help="the tenant's host (default: demo.localhost:<port>)")
     parser.add_argument("--owner", default="owner@demo.example:demo-owner-password")

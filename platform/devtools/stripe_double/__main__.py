@@ -1,4 +1,4 @@
-"""`python -m billing.stripe_double`: run the double in the foreground until interrupted."""
+"""`python -m devtools.stripe_double`: run the double in the foreground until interrupted."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _balance(value: str) -> tuple[str, int]:
 
 
 def parse(argv: list[str] | None = None) -> DoubleOptions:
-    parser = argparse.ArgumentParser(prog="python -m billing.stripe_double", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.stripe_double", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111)
     parser.add_argument("--webhook-url", help="where events are POSTed (e.g. dj-stripe's webhook endpoint)")

