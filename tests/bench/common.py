@@ -74,6 +74,7 @@ def prose(text: str) -> str:
 
 def with_target(name: str, value: float, ok: bool, goal: str) -> dict[str, object]:
     """A figure and, beside it, its target and whether this run met it."""
+    return {name: value, f"{name}_target": f"{goal}: {'met' if ok else 'MISSED'}"}
 
 
 # --- servers and load, shared by the HTTP benchmarks -----------------------------------------
